@@ -1,0 +1,11 @@
+//! Every source of samples firebox knows.
+//!
+//! - [`perf`]: the live sampler. It opens `perf_event` software `cpu-clock`
+//!   events on the target's threads, reads samples, mmap, comm, fork and exit
+//!   records from the ring buffers, and resolves each sample against the
+//!   mappings its own process had at that moment.
+//!
+//! Collectors produce [`firebox_model::Profile`]s; they never render.
+#![warn(missing_docs)]
+
+pub mod perf;

@@ -1,0 +1,1 @@
+//! The live perf_event sampler.

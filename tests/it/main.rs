@@ -1,0 +1,1 @@
+//! firebox's integration tests: real processes, real files, the real binary.
