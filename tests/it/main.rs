@@ -1,1 +1,3 @@
 //! firebox's integration tests: real processes, real files, the real binary.
+
+mod support;
