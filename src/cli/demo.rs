@@ -38,8 +38,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let exe = std::env::current_exe().context("cannot find the firebox binary to run the demo")?;
     let seconds = args.duration.as_secs_f64();
     eprintln!(
-        "firebox: profiling the demo workload ({}) for {seconds:.1} s",
-        "checksum three quarters, parse one quarter"
+        "firebox: profiling the demo workload (checksum three quarters, parse one quarter) \
+         for {seconds:.1} s"
     );
     let described = Described {
         target: Target::Command(vec![
