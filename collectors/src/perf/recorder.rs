@@ -198,7 +198,7 @@ impl Recorder {
             return Ok(status.map_or(Status::Running, Status::CommandExited));
         }
         match self.pid {
-            Some(pid) if !Path::new(&format!("/proc/{pid}")).exists() => Ok(Status::ProcessExited),
+            Some(pid) if !is_alive(pid) => Ok(Status::ProcessExited),
             _ => Ok(Status::Running),
         }
     }
@@ -309,6 +309,15 @@ impl Recorder {
         frames.extend(body);
         self.profile.add_frames(frames, 1);
     }
+}
+
+/// Whether `pid` still runs: it exists and is not a zombie waiting for its
+/// parent to reap it.
+fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state letter follows the parenthesised comm, which may hold spaces.
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X' | 'x'))
 }
 
 /// The tids of a live process.
