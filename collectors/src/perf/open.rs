@@ -109,7 +109,7 @@ fn builder(config: &Config, on_exec: bool) -> Builder<'static> {
     if config.unwinds() {
         b.sample(SampleFlag::REGS_USER | SampleFlag::STACK_USER)
             .sample_regs_user(unwind::REGS_MASK)
-        .sample_stack_user(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7);
+            .sample_stack_user(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7);
     }
     b
 }

@@ -88,8 +88,15 @@ impl UnwindFile {
     /// What to add to a file's virtual addresses to get where they are in
     /// a process that mapped `mapping` of it.
     fn bias(&self, mapping: &Mapping) -> Option<u64> {
-        let (range, vaddr) = self.segments.iter().find(|(r, _)| r.contains(&mapping.file_offset))?;
-        Some(mapping.start.wrapping_sub(mapping.file_offset).wrapping_add(range.start).wrapping_sub(*vaddr))
+        let (range, vaddr) =
+            self.segments.iter().find(|(r, _)| r.contains(&mapping.file_offset))?;
+        Some(
+            mapping
+                .start
+                .wrapping_sub(mapping.file_offset)
+                .wrapping_add(range.start)
+                .wrapping_sub(*vaddr),
+        )
     }
 
     fn module(&self, mapping: &Mapping) -> Option<Module<Arc<[u8]>>> {
@@ -133,7 +140,11 @@ pub(crate) struct StackUnwinder {
 
 impl StackUnwinder {
     pub(crate) fn new() -> Self {
-        StackUnwinder { files: HashMap::new(), processes: HashMap::new(), cache: CacheX86_64::new() }
+        StackUnwinder {
+            files: HashMap::new(),
+            processes: HashMap::new(),
+            cache: CacheX86_64::new(),
+        }
     }
 
     /// The user addresses of a sample, leaf first: the ip, then return
@@ -231,6 +242,7 @@ fn host_path(pid: u32, mapping: &Mapping) -> Option<PathBuf> {
     if through_root.is_file() {
         return Some(through_root);
     }
-    let mapped = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
+    let mapped =
+        PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
     mapped.is_file().then_some(mapped)
 }
