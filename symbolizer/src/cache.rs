@@ -7,18 +7,17 @@ use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use blazesym::helper::ElfResolver;
-use blazesym::symbolize::{FindSymOpts, Symbolize};
-use firebox_model::{Frame, FrameKind};
-use tracing::{debug, trace, warn};
+use firebox_model::Frame;
+use tracing::{debug, trace};
 
 use crate::config::{hex, SymbolizerConfig};
 use crate::elf::debug::{self, DebugQuery};
+use crate::elf::lookup::{error_chain, ElfFiles, ElfNames};
 use crate::elf::symtab::SymbolTable;
 use crate::elf::{virt_offset, ElfInfo, FileIdentity, Segment};
 use crate::process::live_path;
 use crate::resolve::binary_candidates;
-use crate::{names, Error, Mapping, ProcessView, Source, Symbolized};
+use crate::{names, Mapping, ProcessView, Source, Symbolized};
 
 /// Past this many entries a cache starts over, so a long-running agent does
 /// not grow without bound.
@@ -50,23 +49,12 @@ struct MappingKey {
 }
 
 /// Where a binary's names are read from.
+#[derive(Debug)]
 enum Names {
-    /// blazesym over the binary or its debug file.
-    Elf { resolver: ElfResolver, debug_file: bool },
+    /// blazesym over the binary and its debug file.
+    Elf(Box<ElfNames>),
     /// A table read from memory (the vDSO).
     Table(SymbolTable),
-    /// Nothing could be loaded.
-    None,
-}
-
-impl std::fmt::Debug for Names {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Names::Elf { debug_file, .. } => write!(f, "Elf {{ debug_file: {debug_file} }}"),
-            Names::Table(_) => f.write_str("Table"),
-            Names::None => f.write_str("None"),
-        }
-    }
 }
 
 /// One binary, however many processes map it.
@@ -86,7 +74,7 @@ impl Binary {
         mapping: &Mapping,
         config: &SymbolizerConfig,
     ) -> Self {
-        let mut source = (path.to_path_buf(), false);
+        let mut debug_file = None;
         if !info.has_dwarf {
             let process_path = live_path(&mapping.path);
             let query = DebugQuery {
@@ -95,88 +83,26 @@ impl Binary {
                 path: &process_path,
                 root: &process.root,
             };
-            if let Some((debug_path, _)) = debug::find(&query, config) {
-                source = (debug_path, true);
-            }
+            debug_file = debug::find(&query, config);
         }
-        Binary { segments: info.segments, names: load_elf(&source.0, source.1) }
-    }
-
-    /// The binary known only by its debug file.
-    fn from_debug_file(path: &Path, info: ElfInfo) -> Self {
-        Binary { segments: info.segments, names: load_elf(path, true) }
+        let files = ElfFiles {
+            binary: (path, info.has_dwarf),
+            debug_file: debug_file.as_ref().map(|(p, d)| (p.as_path(), d.has_dwarf, d.has_symtab)),
+        };
+        Binary { segments: info.segments, names: Names::Elf(Box::new(ElfNames::open(&files))) }
     }
 
     /// The frames at file offset `offset`, or none when no symbol holds it.
     fn symbolize(&self, offset: u64, inlined: bool) -> Option<Symbolized> {
         let vaddr = virt_offset(&self.segments, offset)?;
         match &self.names {
-            Names::Elf { resolver, debug_file } => {
-                let opts =
-                    if inlined { FindSymOpts::CodeInfoAndInlined } else { FindSymOpts::Basic };
-                let sym = match resolver.find_sym(vaddr, &opts) {
-                    Ok(Ok(sym)) => sym,
-                    Ok(Err(reason)) => {
-                        trace!(vaddr, %reason, "no symbol");
-                        return None;
-                    }
-                    Err(error) => {
-                        debug!(vaddr, %error, "symbol lookup failed");
-                        return None;
-                    }
-                };
-                let name = names::clean(sym.name);
-                if name.is_empty() {
-                    return None;
-                }
-                let mut frames = vec![Frame::native(name)];
-                frames.extend(
-                    sym.inlined
-                        .iter()
-                        .map(|f| names::clean(&f.name))
-                        .filter(|n| !n.is_empty())
-                        .map(|n| Frame::new(n, FrameKind::Inlined)),
-                );
-                let source = match (debug_file, sym.code_info.is_some()) {
-                    (true, _) => Source::DebugFile,
-                    (false, true) => Source::Dwarf,
-                    (false, false) => Source::Symtab,
-                };
-                Some(Symbolized { frames, source })
-            }
+            Names::Elf(names) => names.find(vaddr, inlined),
             Names::Table(table) => Some(Symbolized {
                 frames: vec![Frame::native(names::clean(table.find(vaddr)?))],
                 source: Source::Symtab,
             }),
-            Names::None => None,
         }
     }
-}
-
-/// blazesym's resolver for the ELF file at `path`.
-///
-/// No extra debug directories are passed: debug files are found by
-/// [`debug::find`], inside the process's root.
-fn load_elf(path: &Path, debug_file: bool) -> Names {
-    match ElfResolver::open_with_debug_dirs(path, Vec::<PathBuf>::new()) {
-        Ok(resolver) => Names::Elf { resolver, debug_file },
-        Err(source) => {
-            let error = Error::Symbols { path: path.to_path_buf(), source };
-            warn!(error = %error_chain(&error), "binary stays unsymbolized");
-            Names::None
-        }
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The binaries, mappings and results seen so far.
@@ -212,6 +138,11 @@ impl BinaryCache {
     ) -> Option<Symbolized> {
         let id = self.binary_for(process, mapping, config, Self::load_vdso)?;
         self.symbolize_in(id, mapping.file_offset_of(addr), false)
+    }
+
+    /// How many binaries are loaded.
+    pub(crate) fn len(&self) -> usize {
+        self.binaries.len()
     }
 
     /// Forgets the mappings of `pid`, whose process is gone; the binaries
@@ -294,19 +225,11 @@ impl BinaryCache {
             return Some(self.add(key, binary));
         }
 
-        // With the binary out of reach, a debug file found by the mapping's
-        // build-id still names its functions.
-        let build_id = mapping.build_id.as_deref()?;
-        let path = live_path(&mapping.path);
-        let query = DebugQuery {
-            build_id: Some(build_id),
-            debuglink: None,
-            path: &path,
-            root: &process.root,
-        };
-        let (debug_path, info) = debug::find(&query, config)?;
-        let binary = Binary::from_debug_file(&debug_path, info);
-        Some(self.add(Some(BinaryKey::BuildId(build_id.to_vec())), binary))
+        // TODO: with the binary out of reach, its debug file alone could name
+        // functions, but a debug file's program headers lose the file offsets
+        // that turn a mapping offset into an address; a finder's copy of the
+        // binary (`DebugInfoFinder::find_binary`) is the way for now.
+        None
     }
 
     /// Reads the vDSO out of the process's memory.

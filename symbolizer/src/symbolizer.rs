@@ -132,6 +132,11 @@ impl Symbolizer {
         self.jit(process, addr).unwrap_or_else(Symbolized::unknown)
     }
 
+    /// How many distinct binaries (by build-id or file identity) are loaded.
+    pub fn loaded_binaries(&self) -> usize {
+        self.binaries.len()
+    }
+
     /// Forgets what is known about the mappings and perf map of `pid`, whose
     /// process has exited (the pid may be reused).
     pub fn forget_process(&mut self, pid: u32) {
