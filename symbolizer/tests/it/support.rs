@@ -117,12 +117,6 @@ impl Workload {
     pub fn mapping_of(&self, addr: u64) -> Mapping {
         mapping_of(self.pid(), addr)
     }
-
-    /// Closes stdin and waits for the workload to exit.
-    pub fn finish(mut self) {
-        self.stdin.take();
-        let _ = self.child.wait();
-    }
 }
 
 impl Drop for Workload {
