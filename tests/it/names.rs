@@ -36,7 +36,7 @@ fn cpp_names_stay_whole() {
 
     assert!(frames.contains(&"(anonymous namespace)::helper"), "{frames:#?}");
     assert!(
-        frames.iter().any(|f| f.starts_with("exec<unsigned int (*)(unsigned int)>")),
+        frames.contains(&"unsigned int exec<unsigned int (*)(unsigned int)>"),
         "the template argument with parentheses is kept: {frames:#?}"
     );
     assert!(frames.iter().any(|f| f.contains("main::{lambda(unsigned int)#1}")), "{frames:#?}");

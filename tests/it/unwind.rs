@@ -40,10 +40,12 @@ fn record_chain(name: &str, call_graph: &str) -> BTreeMap<String, u64> {
 }
 
 /// Whether `stack` holds `chain` as a subsequence, in order, root first.
-fn holds_in_order(stack: &str, chain: &[&str]) -> bool {
+/// Each element of `chain` lists the names a frame may have: libc's debug
+/// info says `__qsort_r` where its symbol table says `qsort_r`.
+fn holds_in_order(stack: &str, chain: &[&[&str]]) -> bool {
     let mut want = chain.iter().peekable();
     for frame in stack.split(';') {
-        if want.peek().is_some_and(|w| **w == frame) {
+        if want.peek().is_some_and(|names| names.contains(&frame)) {
             want.next();
         }
     }
@@ -52,7 +54,7 @@ fn holds_in_order(stack: &str, chain: &[&str]) -> bool {
 
 /// The share (0 to 100) of the samples holding `leaf` whose stack also
 /// holds one of the `chains` in order.
-fn whole_share(stacks: &BTreeMap<String, u64>, leaf: &str, chains: &[&[&str]]) -> (f64, u64) {
+fn whole_share(stacks: &BTreeMap<String, u64>, leaf: &str, chains: &[&[&[&str]]]) -> (f64, u64) {
     let mut with_leaf = 0;
     let mut whole = 0;
     for (stack, &n) in stacks {
@@ -67,9 +69,12 @@ fn whole_share(stacks: &BTreeMap<String, u64>, leaf: &str, chains: &[&[&str]]) -
     (100.0 * whole as f64 / with_leaf.max(1) as f64, with_leaf)
 }
 
-const MAIN_SORT: &[&str] = &["_start", "main", "outer", "middle", "qsort", "compare"];
-const THREAD_SORT: &[&str] =
-    &["clone3", "start_thread", "worker", "outer", "middle", "qsort", "compare"];
+const START: &[&str] = &["_start"];
+const CLONE: &[&str] = &["__clone3", "clone3", "__clone", "clone"];
+const QSORT: &[&str] = &["qsort", "qsort_r", "__qsort_r"];
+const MAIN_SORT: &[&[&str]] = &[START, &["main"], &["outer"], &["middle"], QSORT, &["compare"]];
+const THREAD_SORT: &[&[&str]] =
+    &[CLONE, &["start_thread"], &["worker"], &["outer"], &["middle"], QSORT, &["compare"]];
 
 /// With DWARF unwinding at least 95% of the samples in `compare` hold the
 /// whole chain from the thread entry through libc's qsort to the leaf.
@@ -94,8 +99,8 @@ fn libc_samples_carry_their_caller() {
             in_fill += n;
             // fill's own time is a few instructions; the rest is in libc
             // below it.
-            let whole = holds_in_order(stack, &["_start", "main", "outer", "fill"])
-                || holds_in_order(stack, &["start_thread", "worker", "outer", "fill"]);
+            let whole = holds_in_order(stack, &[START, &["main"], &["outer"], &["fill"]])
+                || holds_in_order(stack, &[CLONE, &["start_thread"], &["worker"], &["fill"]]);
             if i + 1 < frames.len() && whole {
                 below_fill += n;
             }
