@@ -40,12 +40,17 @@ impl BinaryKey {
     }
 }
 
-/// A mapping of one process; a pid, its root and the mapping's own fields.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct MappingKey {
-    pid: u32,
+/// Where a mapping sits: the pid and the mapping's range and offset. Looking
+/// it up allocates nothing; the path, build-id and root are compared in
+/// [`KnownMapping`].
+type MappingSlot = (u32, u64, u64, u64);
+
+/// A mapping seen before and the binary it turned out to be.
+#[derive(Debug)]
+struct KnownMapping {
     root: PathBuf,
     mapping: Mapping,
+    binary: Option<usize>,
 }
 
 /// Where a binary's names are read from.
@@ -110,7 +115,7 @@ impl Binary {
 pub(crate) struct BinaryCache {
     binaries: Vec<Binary>,
     by_key: HashMap<BinaryKey, usize>,
-    mappings: HashMap<MappingKey, Option<usize>>,
+    mappings: HashMap<MappingSlot, Vec<KnownMapping>>,
     results: HashMap<(usize, u64), Option<Symbolized>>,
 }
 
@@ -148,7 +153,7 @@ impl BinaryCache {
     /// Forgets the mappings of `pid`, whose process is gone; the binaries
     /// stay, other processes may map them.
     pub(crate) fn forget_process(&mut self, pid: u32) {
-        self.mappings.retain(|key, _| key.pid != pid);
+        self.mappings.retain(|slot, _| slot.0 != pid);
     }
 
     fn symbolize_in(&mut self, id: usize, offset: u64, inlined: bool) -> Option<Symbolized> {
@@ -170,17 +175,21 @@ impl BinaryCache {
         config: &SymbolizerConfig,
         load: fn(&mut Self, &ProcessView, &Mapping, &SymbolizerConfig) -> Option<usize>,
     ) -> Option<usize> {
-        let key =
-            MappingKey { pid: process.pid, root: process.root.clone(), mapping: mapping.clone() };
-        if let Some(&known) = self.mappings.get(&key) {
-            return known;
+        let slot = (process.pid, mapping.start, mapping.end, mapping.file_offset);
+        let known = self
+            .mappings
+            .get(&slot)
+            .and_then(|seen| seen.iter().find(|k| k.mapping == *mapping && k.root == process.root));
+        if let Some(known) = known {
+            return known.binary;
         }
-        let id = load(self, process, mapping, config);
+        let binary = load(self, process, mapping, config);
         if self.mappings.len() >= MAX_ENTRIES {
             self.mappings.clear();
         }
-        self.mappings.insert(key, id);
-        id
+        let known = KnownMapping { root: process.root.clone(), mapping: mapping.clone(), binary };
+        self.mappings.entry(slot).or_default().push(known);
+        binary
     }
 
     /// Finds, checks and loads the binary of a file-backed mapping.

@@ -69,6 +69,11 @@ impl Symbolizer {
     /// `mapping`. An address nothing resolves gives `module+0xoffset` (or
     /// `[unknown]` in anonymous memory no perf map covers).
     pub fn user(&mut self, process: &ProcessView, mapping: &Mapping, addr: u64) -> Symbolized {
+        if addr < mapping.start || addr >= mapping.end {
+            debug!(addr, start = mapping.start, end = mapping.end, "address outside its mapping");
+            self.stats.record("[unknown]", Source::Unresolved);
+            return Symbolized::unknown();
+        }
         let (module, symbolized) = match mapping.kind() {
             MappingKind::File | MappingKind::Memfd => {
                 let found = self.binaries.symbolize(process, mapping, addr, &self.config);

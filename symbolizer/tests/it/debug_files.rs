@@ -79,7 +79,8 @@ fn stripped_binary_uses_the_build_id_tree_in_the_root() {
     let workload = Workload::start(&stripped.app);
     let root = stripped.root();
 
-    // Without a debug file the static function has no name.
+    // Without a debug file in the root the static function has no name,
+    // though the right debug file lies next to the binary on the host.
     let bare = stripped.parse_header(&workload, &root, SymbolizerConfig::default());
     assert_eq!(bare, stripped.unresolved(&workload));
 
@@ -89,6 +90,21 @@ fn stripped_binary_uses_the_build_id_tree_in_the_root() {
     assert_eq!(found.frames[0].name, "parse_header");
     assert_eq!(found.frames[0].kind, FrameKind::Native);
     assert_eq!(found.source, Source::DebugFile);
+
+    // The debug file's DWARF also gives the inlined functions.
+    let addr = workload.addr("inline_call");
+    let process = ProcessView { pid: workload.pid(), root: root.clone() };
+    let site = Symbolizer::new().user(&process, &workload.mapping_of(addr), addr);
+    let names: Vec<_> = site.frames.iter().map(|f| (f.name.as_str(), f.kind)).collect();
+    assert_eq!(
+        names,
+        [
+            ("outer_fn", FrameKind::Native),
+            ("mid_inline", FrameKind::Inlined),
+            ("leaf_inline", FrameKind::Inlined)
+        ]
+    );
+    assert_eq!(site.source, Source::DebugFile);
 }
 
 /// A debug file whose build-id differs is rejected even where the build-id
@@ -168,4 +184,24 @@ fn finders_are_asked_by_build_id_and_checked() {
         SymbolizerConfig { finders: vec![Box::new(finder)], ..SymbolizerConfig::default() };
     let found = stripped.parse_header(&workload, &root, config);
     assert_eq!(found, stripped.unresolved(&workload));
+}
+
+/// With no debug file anywhere, an exported function of a stripped binary is
+/// still named from `.dynsym`.
+#[test]
+fn stripped_binary_falls_back_to_dynsym() {
+    let scratch = Scratch::new("debug-dynsym");
+    let app = scratch.path("app");
+    compile_c("workload.c", &app, &["-O2", "-g", "-rdynamic"]);
+    run("strip", &["--strip-all".as_ref(), app.as_os_str()]);
+    let workload = Workload::start(&app);
+
+    let addr = workload.addr("outer_fn");
+    let found = Symbolizer::new().user(
+        &ProcessView::of_pid(workload.pid()),
+        &workload.mapping_of(addr),
+        addr,
+    );
+    assert_eq!((found.frames[0].name.as_str(), found.source), ("outer_fn", Source::Symtab));
+    assert_eq!(found.frames.len(), 1);
 }

@@ -161,8 +161,9 @@ fn deleted_binary_is_read_through_map_files() {
     assert_eq!(outer.source, Source::Dwarf);
 }
 
-/// An address no symbol holds names the module and the file offset, and an
-/// address in anonymous memory without a perf map is `[unknown]`.
+/// An address no symbol holds names the module and the file offset; an
+/// address in anonymous memory without a perf map, or outside the mapping
+/// it came with, is `[unknown]`.
 #[test]
 fn unresolved_addresses_name_module_and_offset() {
     let scratch = Scratch::new("unresolved");
@@ -183,8 +184,11 @@ fn unresolved_addresses_name_module_and_offset() {
     let found = symbolizer.user(&process, stack, stack.start + 8);
     assert_eq!(found, Symbolized::unknown());
 
+    // A caller's mistake (an address outside its mapping) is no panic.
+    assert_eq!(symbolizer.user(&process, header, header.end + 5), Symbolized::unknown());
+
     let stats = symbolizer.stats();
-    assert_eq!(stats.total(), 2);
+    assert_eq!(stats.total(), 3);
     assert_eq!(stats.symbolized(), 0);
 }
 
