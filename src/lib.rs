@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod diff;
+pub mod output;
 pub mod render;
 
 pub use firebox_model::{Frame, FrameKind, Meta, Profile};

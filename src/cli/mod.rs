@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod record;
+
 /// What a subcommand ended with, short of an error.
 pub enum Outcome {
     /// The job is done.
@@ -35,14 +38,27 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Sample a process or a command and write a flame graph.
+    Record(record::RecordArgs),
+    /// Profile a bundled CPU workload for a few seconds and write
+    /// firebox-demo.svg.
+    Demo(demo::DemoArgs),
+    /// The workload `firebox demo` profiles.
+    #[command(hide = true)]
+    DemoWorkload(demo::WorkloadArgs),
+}
 
 /// Runs the command line and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
 
-    let result = match cli.command {};
+    let result = match cli.command {
+        Command::Record(args) => record::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::DemoWorkload(args) => demo::workload(args),
+    };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Nothing(message)) => {

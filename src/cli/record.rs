@@ -1,0 +1,189 @@
+//! `firebox record`: sample a process or a command and write a flame graph.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use firebox_collectors::perf::{self, Recorder, Recording, Status, Target};
+
+use super::Outcome;
+use firebox::output::{self, OutputFormat};
+
+const EXAMPLES: &str = "\
+Examples:
+  firebox record -- ./my-benchmark --iterations 1000
+  firebox record --pid 4242 -d 30s -o api.svg
+  firebox record -F 199 -d 2m --per-thread -o server.folded --pid 4242";
+
+/// `firebox record` options.
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub struct RecordArgs {
+    /// Profile every thread of this running process, and the threads and
+    /// processes it starts during the recording.
+    #[arg(short, long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Samples per second per thread.
+    #[arg(short = 'F', long, default_value_t = 99, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub frequency: u64,
+    /// How long to record, e.g. 30s, 2m, 500ms [default: 30s for --pid,
+    /// until the command exits].
+    #[arg(short, long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Where to write the profile; the extension picks the format (.svg,
+    /// .folded or .txt).
+    #[arg(short, long, default_value = "firebox.svg")]
+    pub output: PathBuf,
+    /// Title of the flame graph [default: the target, duration and sample
+    /// count].
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Sample user space only.
+    #[arg(long)]
+    pub no_kernel: bool,
+    /// Put each thread's name as a frame under its process.
+    #[arg(long)]
+    pub per_thread: bool,
+    /// The command to start and profile until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// What a recording was of, for titles and messages.
+pub struct Described {
+    pub target: Target,
+    pub label: String,
+}
+
+pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
+    let described = match (args.pid, args.command.is_empty()) {
+        (Some(_), false) => bail!("give either --pid or a command after --, not both"),
+        (Some(pid), true) => Described { target: Target::Pid(pid), label: format!("pid {pid}") },
+        (None, false) => Described {
+            label: args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            target: Target::Command(args.command.clone()),
+        },
+        (None, true) => bail!("nothing to record: give --pid PID or a command after --"),
+    };
+    let config = perf::Config {
+        frequency: args.frequency,
+        kernel: !args.no_kernel,
+        per_thread: args.per_thread,
+    };
+    let duration = args.duration.or(match described.target {
+        Target::Pid(_) => Some(Duration::from_secs(30)),
+        Target::Command(_) => None,
+    });
+    record_to(&described, &config, duration, &args.output, args.title.as_deref())
+}
+
+/// Records `described` and writes the profile to `output`; shared with
+/// `firebox demo`.
+pub fn record_to(
+    described: &Described,
+    config: &perf::Config,
+    duration: Option<Duration>,
+    output: &Path,
+    title: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    let format = OutputFormat::from_path(output)?;
+    output::check_writable(output)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("failed to install the Ctrl-C handler")?;
+    }
+
+    let started = Instant::now();
+    let mut recorder = Recorder::start(&described.target, config)?;
+    let progress = Progress::new();
+    let end = loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let status = recorder.poll()?;
+        progress.update(started.elapsed(), recorder.stats().samples);
+        if status != Status::Running {
+            break Some(status);
+        }
+        if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
+            break None;
+        }
+    };
+    let elapsed = started.elapsed();
+    let Recording { mut profile, stats } = recorder.finish();
+    progress.finish();
+
+    match end {
+        Some(Status::ProcessExited) => tracing::warn!(
+            "{} exited after {:.1} s; writing what was collected",
+            described.label,
+            elapsed.as_secs_f64()
+        ),
+        Some(Status::CommandExited(code)) if code != 0 => {
+            tracing::warn!("the command exited with code {code}")
+        }
+        _ => {}
+    }
+    if stats.lost > 0 {
+        tracing::warn!(lost = stats.lost, "the kernel dropped samples: the ring buffer was full");
+    }
+    if stats.samples == 0 {
+        return Ok(Outcome::Nothing(format!(
+            "no samples were collected from {} in {:.1} s (did it use any CPU?); nothing written",
+            described.label,
+            elapsed.as_secs_f64()
+        )));
+    }
+
+    profile.meta.duration = Some(elapsed);
+    profile.meta.title = Some(title.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "firebox record: {} ({:.1} s, {} samples)",
+            described.label,
+            elapsed.as_secs_f64(),
+            stats.samples
+        )
+    }));
+    output::write(&profile, format, output)?;
+
+    eprintln!(
+        "firebox: {} samples, {} lost, {} process{}, {} thread{}, {:.1}% of frames symbolized -> {}",
+        stats.samples,
+        stats.lost,
+        stats.processes,
+        if stats.processes == 1 { "" } else { "es" },
+        stats.threads,
+        if stats.threads == 1 { "" } else { "s" },
+        stats.symbolized_share() * 100.0,
+        output.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// A spinner with the elapsed time and the samples so far, on a terminal.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} recording {elapsed_precise} {msg}")
+        {
+            bar.set_style(style);
+        }
+        Progress(bar)
+    }
+
+    fn update(&self, _elapsed: Duration, samples: u64) {
+        self.0.set_message(format!("{samples} samples"));
+        self.0.tick();
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
