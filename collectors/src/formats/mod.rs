@@ -127,7 +127,7 @@ pub fn read_path(path: &Path, options: &ReadOptions) -> Result<Profile, Error> {
     let (name, bytes) = if path == Path::new("-") {
         ("stdin".to_string(), read_all(std::io::stdin().lock()))
     } else {
-        (path.display().to_string(), std::fs::read(path).map_err(|source| io_error(source)))
+        (path.display().to_string(), std::fs::read(path).map_err(io_error))
     };
     bytes.and_then(|bytes| read_bytes(&bytes, options)).map_err(|e| e.with_name(name))
 }
