@@ -28,6 +28,16 @@ impl fmt::Display for Position {
     }
 }
 
+impl Position {
+    /// ` at line 3`, or nothing when the position is unknown.
+    fn suffix(&self) -> String {
+        match self {
+            Position::Unknown => String::new(),
+            at => format!(" at {at}"),
+        }
+    }
+}
+
 /// Everything that can go wrong while collecting samples or reading files.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -42,7 +52,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An input is not what its format says it must be.
-    #[error("{name}: bad {format} input at {at}: {message}")]
+    #[error("{name}: bad {format} input{}: {message}", .at.suffix())]
     Malformed {
         /// The file (or `stdin`).
         name: String,

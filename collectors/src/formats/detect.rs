@@ -9,7 +9,7 @@
 //! async-profiler's Java suffixes are read with those formats' rules.
 
 use crate::error::{Error, UNNAMED};
-use crate::formats::{pyspy, text, Format};
+use crate::formats::{pprof, pyspy, text, Format};
 
 /// How many leading lines of a text input detection looks at.
 const SNIFF_LINES: usize = 200;
@@ -48,6 +48,9 @@ pub fn detect(bytes: &[u8]) -> Result<Format, Error> {
 }
 
 fn detect_binary(bytes: &[u8]) -> Result<Format, Error> {
+    if pprof::looks_like_pprof(bytes) {
+        return Ok(Format::Pprof);
+    }
     let why = format!(
         "{} bytes of binary data that are neither gzip, perf.data, JFR nor profile.proto",
         bytes.len()

@@ -24,6 +24,7 @@ use crate::error::{Error, Position, UNNAMED};
 pub mod async_profiler;
 pub mod detect;
 pub mod folded;
+pub mod pprof;
 pub mod pyspy;
 mod text;
 
@@ -114,6 +115,8 @@ pub struct ReadOptions {
     pub pyspy: pyspy::Options,
     /// Settings for async-profiler collapsed output.
     pub async_profiler: async_profiler::Options,
+    /// Settings for pprof profiles.
+    pub pprof: pprof::Options,
 }
 
 /// Reads the profile in the file at `path`; `-` reads standard input.
@@ -165,6 +168,7 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 
     match format {
         Format::Folded => folded::from_bytes(bytes, &options.folded),
+        Format::Pprof => pprof::from_bytes(bytes, &options.pprof),
         Format::PySpy => pyspy::from_bytes(bytes, &options.pyspy),
         Format::AsyncProfiler => async_profiler::from_bytes(bytes, &options.async_profiler),
         other => Err(Error::unsatisfied(format!("reading {other} input is not supported yet"))),
@@ -176,7 +180,7 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 pub const MAX_INPUT: u64 = 8 << 30;
 
 /// Undoes gzip (one or more members).
-fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let mut input = std::io::Cursor::new(bytes);
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(4));
     let result =
