@@ -1,0 +1,5 @@
+//! Readers of other profilers' files, on public sample files and inputs
+//! built from the cases other profilers got wrong.
+
+mod folded;
+mod support;
