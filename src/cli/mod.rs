@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod diff;
 mod record;
 
 /// What a subcommand ended with, short of an error.
@@ -44,6 +45,9 @@ enum Command {
     /// Profile a bundled CPU workload for a few seconds and write
     /// firebox-demo.svg.
     Demo(demo::DemoArgs),
+    /// Compare a base and a head profile: differential flame graph and a
+    /// summary of what changed beyond sampling noise.
+    Diff(diff::DiffArgs),
     /// The workload `firebox demo` profiles.
     #[command(hide = true)]
     DemoWorkload(demo::WorkloadArgs),
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(args) => record::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::DemoWorkload(args) => demo::workload(args),
     };
     match result {
