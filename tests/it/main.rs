@@ -1,4 +1,6 @@
 //! firebox's integration tests: real processes, real files, the real binary.
 
+mod names;
 mod record;
 mod support;
+mod unwind;
