@@ -118,14 +118,16 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     let read = ReadOptions { format: args.format, ..ReadOptions::default() };
     let base = read_side(&base_paths, &read, "base")?;
     let head = read_side(&head_paths, &read, "head")?;
-    let diff = ProfileDiff::new(&base, &head, &DiffOptions { strip_hex: args.strip_hex })
-        .map_err(|e| match e {
+    let diff = ProfileDiff::new(&base, &head, &DiffOptions { strip_hex: args.strip_hex }).map_err(
+        |e| match e {
             DiffError::Empty(side) => {
-                let paths = if side == firebox::diff::Side::Base { &base_paths } else { &head_paths };
+                let paths =
+                    if side == firebox::diff::Side::Base { &base_paths } else { &head_paths };
                 anyhow::anyhow!("{e} ({}): record a run that uses some CPU", list(paths))
             }
             e => e.into(),
-        })?;
+        },
+    )?;
     let report = Report::new(&diff, &ReportOptions { alpha: args.alpha });
 
     if let Some((path, format)) = output {
@@ -197,7 +199,9 @@ fn inputs(args: &DiffArgs) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         ([], false, false) => Ok((args.base.clone(), args.head.clone())),
         ([head], false, true) => Ok((args.base.clone(), vec![head.clone()])),
         ([base], true, false) => Ok((vec![base.clone()], args.head.clone())),
-        ([], true, true) => bail!("nothing to compare: give BASE HEAD, or --base FILE... --head FILE..."),
+        ([], true, true) => {
+            bail!("nothing to compare: give BASE HEAD, or --base FILE... --head FILE...")
+        }
         _ => bail!(
             "give the base and the head once each: BASE HEAD, or --base FILE... --head FILE..."
         ),

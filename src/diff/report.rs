@@ -63,11 +63,14 @@ impl Counting {
         }
     }
 
-    fn samples(self, weight: u64, side: Side) -> f64 {
+    /// The number of samples `weight` stands for on `side`, when the
+    /// weights count samples at all.
+    pub fn samples(self, weight: u64, side: Side) -> Option<f64> {
         match (self, side) {
-            (Counting::Period { base_ns, .. }, Side::Base) => weight as f64 / base_ns as f64,
-            (Counting::Period { head_ns, .. }, Side::Head) => weight as f64 / head_ns as f64,
-            _ => weight as f64,
+            (Counting::Samples, _) => Some(weight as f64),
+            (Counting::Period { base_ns, .. }, Side::Base) => Some(weight as f64 / base_ns as f64),
+            (Counting::Period { head_ns, .. }, Side::Head) => Some(weight as f64 / head_ns as f64),
+            (Counting::Untestable, _) => None,
         }
     }
 }
@@ -148,18 +151,15 @@ impl Report {
         let counting = Counting::of(diff.meta(Side::Base), diff.meta(Side::Head));
         let base_total = diff.total(Side::Base);
         let head_total = diff.total(Side::Head);
-        let n_base = counting.samples(base_total, Side::Base);
-        let n_head = counting.samples(head_total, Side::Head);
-
         let change = |base: u64, head: u64| {
-            let test = match counting {
-                Counting::Untestable => None,
-                _ => two_proportion_z_test(
-                    counting.samples(base, Side::Base),
-                    n_base,
-                    counting.samples(head, Side::Head),
-                    n_head,
-                ),
+            let test = match (
+                counting.samples(base, Side::Base),
+                counting.samples(base_total, Side::Base),
+                counting.samples(head, Side::Head),
+                counting.samples(head_total, Side::Head),
+            ) {
+                (Some(x1), Some(n1), Some(x2), Some(n2)) => two_proportion_z_test(x1, n1, x2, n2),
+                _ => None,
             };
             Change {
                 base,

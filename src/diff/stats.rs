@@ -112,7 +112,7 @@ pub fn two_proportion_z_test(hits1: f64, n1: f64, hits2: f64, n2: f64) -> Option
     }
     let pooled = (hits1 + hits2) / (n1 + n2);
     let variance = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2);
-    if !(variance > 0.0) {
+    if variance.is_nan() || variance <= 0.0 {
         return None;
     }
     let z = (hits2 / n2 - hits1 / n1) / variance.sqrt();

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::report::{Change, Counting, FunctionReport, Report};
-use super::Presence;
+use super::{Presence, Side};
 
 /// The first line of every markdown summary, so a CI job can find its own
 /// earlier comment and update it instead of adding another.
@@ -21,6 +21,12 @@ const DETAILS_ROWS: usize = 200;
 
 /// Names longer than this are cut, keeping the tables readable.
 const NAME_CHARS: usize = 120;
+
+/// How many significant functions the headline names.
+const HEADLINE_NAMES: usize = 2;
+
+/// How many functions the markdown lists as new or gone.
+const ONE_SIDED_NAMES: usize = 10;
 
 /// What goes into a summary besides the report.
 #[derive(Clone, Debug)]
@@ -41,12 +47,22 @@ impl Default for SummaryOptions {
 
 /// One line saying what changed.
 pub fn headline(report: &Report) -> String {
+    headline_with(report, &|name| name.to_string(), &|unit| unit.to_string())
+}
+
+/// The headline with names and units written by `name` and `unit`, so
+/// markdown can quote them.
+fn headline_with(
+    report: &Report,
+    name: &dyn Fn(&str) -> String,
+    unit: &dyn Fn(&str) -> String,
+) -> String {
     if report.counting == Counting::Untestable {
         return match report.functions.first() {
             Some(f) => format!(
                 "Profile diff: largest change {} (not tested against noise: the profiles weigh {})",
-                describe_change(f, pick_measure(f, false)),
-                report.unit
+                describe_change(&name(&f.name), pick_measure(f, false)),
+                unit(&report.unit)
             ),
             None => "Profile diff: nothing to compare".to_string(),
         };
@@ -60,11 +76,14 @@ pub fn headline(report: &Report) -> String {
         significant.len(),
         if significant.len() == 1 { "function changed" } else { "functions changed" }
     );
-    let listed: Vec<String> =
-        significant.iter().take(3).map(|f| describe_change(f, pick_measure(f, true))).collect();
+    let listed: Vec<String> = significant
+        .iter()
+        .take(HEADLINE_NAMES)
+        .map(|f| describe_change(&name(&f.name), pick_measure(f, true)))
+        .collect();
     line.push_str(&listed.join(", "));
-    if significant.len() > 3 {
-        line.push_str(&format!(" and {} more", significant.len() - 3));
+    if significant.len() > HEADLINE_NAMES {
+        line.push_str(&format!(" and {} more", significant.len() - HEADLINE_NAMES));
     }
     line
 }
@@ -84,10 +103,9 @@ fn pick_measure(f: &FunctionReport, significant_only: bool) -> (&'static str, &C
     }
 }
 
-fn describe_change(f: &FunctionReport, (measure, change): (&str, &Change)) -> String {
+fn describe_change(name: &str, (measure, change): (&str, &Change)) -> String {
     format!(
-        "{} {measure} {} pts ({} → {})",
-        f.name,
+        "{name} {measure} {} pts ({} → {})",
         points(change.points()),
         percent(change.base_share),
         percent(change.head_share)
@@ -107,10 +125,11 @@ pub fn write_markdown<W: Write>(
     let mut md = String::new();
     md.push_str(MARKDOWN_MARKER);
     md.push('\n');
-    md.push_str(&format!("**{}**\n\n", escape_markdown(&headline(report))));
+    md.push_str(&format!("**{}**\n\n", headline_with(report, &|n| code(n), &escape_markdown)));
     md.push_str(&format!(
-        "Base: {} {}, head: {} {}.",
-        report.base_total, report.unit, report.head_total, report.unit
+        "Base: {}, head: {}.",
+        escape_markdown(&side_total(report, Side::Base)),
+        escape_markdown(&side_total(report, Side::Head))
     ));
     if let Some(url) = &options.svg_url {
         md.push_str(&format!(" [Differential flame graph]({})", url.replace(' ', "%20")));
@@ -125,7 +144,7 @@ pub fn write_markdown<W: Write>(
         ("Self share (samples that end in the function)", &by_self),
     ] {
         md.push_str(&format!("{title}, largest changes:\n\n"));
-        markdown_table(&mut md, rows.iter().take(top));
+        markdown_table(&mut md, report, rows.iter().take(top));
         md.push('\n');
     }
 
@@ -133,16 +152,23 @@ pub fn write_markdown<W: Write>(
         ("New in head", Presence::New, true),
         ("Gone from head (in base only)", Presence::Gone, false),
     ] {
-        let names: Vec<String> = report
-            .one_sided(presence)
+        let all: Vec<&FunctionReport> = report.one_sided(presence).collect();
+        if all.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = all
+            .iter()
+            .take(ONE_SIDED_NAMES)
             .map(|f| {
                 let share = if side_share { f.total.head_share } else { f.total.base_share };
                 format!("{} ({})", code(&f.name), percent(share))
             })
             .collect();
-        if !names.is_empty() {
-            md.push_str(&format!("{label}: {}.\n\n", names.join(", ")));
+        md.push_str(&format!("{label}: {}", names.join(", ")));
+        if all.len() > ONE_SIDED_NAMES {
+            md.push_str(&format!(" and {} more", all.len() - ONE_SIDED_NAMES));
         }
+        md.push_str(".\n\n");
     }
 
     let rest = by_total.len().saturating_sub(top) + by_self.len().saturating_sub(top);
@@ -154,7 +180,7 @@ pub fn write_markdown<W: Write>(
                 continue;
             }
             md.push_str(&format!("{title}:\n\n"));
-            markdown_table(&mut md, more.iter().take(DETAILS_ROWS).copied());
+            markdown_table(&mut md, report, more.iter().take(DETAILS_ROWS).copied());
             if more.len() > DETAILS_ROWS {
                 md.push_str(&format!(
                     "\nand {} more with smaller changes.\n",
@@ -191,6 +217,7 @@ fn ranked<'a>(
 
 fn markdown_table<'a>(
     md: &mut String,
+    report: &Report,
     rows: impl Iterator<Item = &'a (&'a FunctionReport, &'a Change)>,
 ) {
     md.push_str("| Function | Base | Head | Change | Beyond noise |\n");
@@ -207,14 +234,16 @@ fn markdown_table<'a>(
             percent(c.base_share),
             percent(c.head_share),
             points(c.points()),
-            verdict_markdown(c)
+            verdict_markdown(report, c)
         ));
     }
 }
 
-fn verdict_markdown(c: &Change) -> String {
+fn verdict_markdown(report: &Report, c: &Change) -> String {
     match c.adjusted_p {
-        None => "not tested".to_string(),
+        None if report.counting == Counting::Untestable => "not tested".to_string(),
+        // Nothing to test: in no sample or in every sample on both sides.
+        None => "no".to_string(),
         Some(p) if c.significant => {
             let arrow = if c.points() > 0.0 { "▲ rise" } else { "▼ fall" };
             format!("**yes** {arrow} ({})", p_text(p))
@@ -339,8 +368,9 @@ pub fn write_text<W: Write>(
     text.push_str(&headline(report));
     text.push('\n');
     text.push_str(&format!(
-        "base: {} {}, head: {} {}\n",
-        report.base_total, report.unit, report.head_total, report.unit
+        "base: {}, head: {}\n",
+        side_total(report, Side::Base),
+        side_total(report, Side::Head)
     ));
 
     let by_total = ranked(report, |f| &f.total);
@@ -378,6 +408,20 @@ pub fn write_text<W: Write>(
     }
     out.write_all(text.as_bytes())?;
     out.flush()
+}
+
+/// A side's total weight, as samples where the weights are time.
+fn side_total(report: &Report, side: Side) -> String {
+    let total = match side {
+        Side::Base => report.base_total,
+        Side::Head => report.head_total,
+    };
+    match report.counting.samples(total, side) {
+        Some(samples) if report.counting != Counting::Samples => {
+            format!("{samples:.0} samples ({total} {})", report.unit)
+        }
+        _ => format!("{total} {}", report.unit),
+    }
 }
 
 fn percent(share: f64) -> String {
