@@ -31,34 +31,63 @@ impl Default for ReportOptions {
 }
 
 /// How profile weights turn into the sample counts a test needs.
+///
+/// A test on shares needs the number of samples behind them, which a
+/// profile weighted by time does not state. Two sources give it: the
+/// profile's own period (pprof's CPU profiles), or, for folded files, the
+/// greatest common divisor of all weights when it is at least
+/// [`PERIOD_GCD_MIN`]: perf's collapsers weight each sample by its period
+/// (10 101 010 ns for `cpu-clock` at 99 Hz), so every weight is a multiple
+/// of it, while true sample counts almost always include small odd numbers.
+/// Should every count of a file share a factor too, the divisor overstates
+/// the weight of one sample, which only makes the tests more cautious.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Counting {
     /// The weights are sample counts.
     Samples,
-    /// The weights are time, each sample worth one period (nanoseconds) on
-    /// its side, as in Go's CPU profiles.
-    Period {
-        /// Nanoseconds per base sample.
-        base_ns: u64,
-        /// Nanoseconds per head sample.
-        head_ns: u64,
+    /// Each sample weighs a fixed amount on each side.
+    PerSample {
+        /// Weight of one base sample.
+        base: u64,
+        /// Weight of one head sample.
+        head: u64,
     },
     /// The weights are something else (bytes, say): shares can be compared
     /// but not tested against sampling noise.
     Untestable,
 }
 
+/// The smallest common divisor of all weights that is taken for a sampling
+/// period rather than chance.
+pub const PERIOD_GCD_MIN: u64 = 1000;
+
 impl Counting {
-    /// What `base` and `head` weigh, read from their metadata.
-    pub fn of(base: &Meta, head: &Meta) -> Counting {
-        match base.unit.as_str() {
-            "samples" | "sample" | "count" | "counts" => Counting::Samples,
-            "nanoseconds" | "ns" => match (base.period_ns, head.period_ns) {
-                (Some(base_ns), Some(head_ns)) if base_ns > 0 && head_ns > 0 => {
-                    Counting::Period { base_ns, head_ns }
+    /// What the two sides of `diff` weigh, from their metadata and weights.
+    ///
+    /// # Limitations
+    ///
+    /// A folded file weighted by a period that varied from sample to sample
+    /// (perf's frequency mode on hardware events) has no common divisor, so
+    /// its weights are taken as counts and every change looks significant.
+    pub fn of(diff: &ProfileDiff) -> Counting {
+        let per_sample = |side: Side| -> Option<u64> {
+            let meta: &Meta = diff.meta(side);
+            let gcd = weights_gcd(diff, side);
+            match meta.unit.as_str() {
+                "samples" | "sample" | "count" | "counts" => {
+                    Some(if gcd >= PERIOD_GCD_MIN { gcd } else { 1 })
                 }
-                _ => Counting::Untestable,
-            },
+                "nanoseconds" | "ns" => match meta.period_ns {
+                    Some(period) if period > 0 => Some(period),
+                    _ if gcd >= PERIOD_GCD_MIN => Some(gcd),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        match (per_sample(Side::Base), per_sample(Side::Head)) {
+            (Some(1), Some(1)) => Counting::Samples,
+            (Some(base), Some(head)) => Counting::PerSample { base, head },
             _ => Counting::Untestable,
         }
     }
@@ -68,11 +97,28 @@ impl Counting {
     pub fn samples(self, weight: u64, side: Side) -> Option<f64> {
         match (self, side) {
             (Counting::Samples, _) => Some(weight as f64),
-            (Counting::Period { base_ns, .. }, Side::Base) => Some(weight as f64 / base_ns as f64),
-            (Counting::Period { head_ns, .. }, Side::Head) => Some(weight as f64 / head_ns as f64),
+            (Counting::PerSample { base, .. }, Side::Base) => Some(weight as f64 / base as f64),
+            (Counting::PerSample { head, .. }, Side::Head) => Some(weight as f64 / head as f64),
             (Counting::Untestable, _) => None,
         }
     }
+}
+
+/// The greatest common divisor of one side's stack weights.
+fn weights_gcd(diff: &ProfileDiff, side: Side) -> u64 {
+    let gcd = |mut a: u64, mut b: u64| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    diff.stacks()
+        .iter()
+        .map(|s| match side {
+            Side::Base => s.base,
+            Side::Head => s.head,
+        })
+        .fold(0, gcd)
 }
 
 /// How one measure of one function moved.
@@ -148,7 +194,7 @@ pub struct Report {
 impl Report {
     /// Tests every function of `diff`.
     pub fn new(diff: &ProfileDiff, options: &ReportOptions) -> Report {
-        let counting = Counting::of(diff.meta(Side::Base), diff.meta(Side::Head));
+        let counting = Counting::of(diff);
         let base_total = diff.total(Side::Base);
         let head_total = diff.total(Side::Head);
         let change = |base: u64, head: u64| {
@@ -357,11 +403,27 @@ mod tests {
         }
         let diff = ProfileDiff::new(&base, &head, &DiffOptions::default()).unwrap();
         let r = Report::new(&diff, &ReportOptions::default());
-        assert_eq!(r.counting, Counting::Period { base_ns: 10 * ms, head_ns: 10 * ms });
+        assert_eq!(r.counting, Counting::PerSample { base: 10 * ms, head: 10 * ms });
         // 30 of 100 against 33 of 100 is noise.
         let a = get(&r, "a");
         assert!(!a.total.significant);
         let expected = two_proportion_z_test(30.0, 100.0, 33.0, 100.0).unwrap();
         assert!((a.total.test.unwrap().z - expected.z).abs() < 1e-12);
+    }
+
+    /// perf's collapsers weight every sample by its period: 10 101 010 for
+    /// cpu-clock at 99 Hz. The common divisor recovers the sample counts.
+    #[test]
+    fn period_weighted_folded_counts_as_samples() {
+        let p = 10_101_010u64;
+        let r = report(&[("m;a", 31 * p), ("m;b", 69 * p)], &[("m;a", 33 * p), ("m;b", 67 * p)]);
+        assert_eq!(r.counting, Counting::PerSample { base: p, head: p });
+        let a = get(&r, "a");
+        let expected = two_proportion_z_test(31.0, 100.0, 33.0, 100.0).unwrap();
+        assert!((a.total.test.unwrap().z - expected.z).abs() < 1e-12);
+
+        // Small counts that happen to share a divisor stay counts.
+        let r = report(&[("m;a", 50), ("m;b", 30)], &[("m;a", 40), ("m;b", 20)]);
+        assert_eq!(r.counting, Counting::Samples);
     }
 }

@@ -416,9 +416,9 @@ fn side_total(report: &Report, side: Side) -> String {
         Side::Base => report.base_total,
         Side::Head => report.head_total,
     };
-    match report.counting.samples(total, side) {
-        Some(samples) if report.counting != Counting::Samples => {
-            format!("{samples:.0} samples ({total} {})", report.unit)
+    match (report.counting, report.counting.samples(total, side)) {
+        (Counting::PerSample { .. }, Some(samples)) => {
+            format!("{samples:.0} samples (weight {total} {})", report.unit)
         }
         _ => format!("{total} {}", report.unit),
     }

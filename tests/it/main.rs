@@ -1,5 +1,6 @@
 //! firebox's integration tests: real processes, real files, the real binary.
 
+mod diff;
 mod names;
 mod record;
 mod support;
