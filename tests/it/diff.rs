@@ -12,6 +12,7 @@ use quick_xml::events::Event;
 use crate::support::{describe, fixtures, run_firebox, Scratch};
 
 pub mod recorded;
+pub mod script;
 
 /// The `fixtures/diff` directory.
 pub fn diff_fixtures() -> PathBuf {

@@ -2,7 +2,7 @@
 //! `firebox record`, by `perf record` + `inferno-collapse-perf`, and by Go's
 //! runtime/pprof.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -101,31 +101,12 @@ fn record(share: u32, name: &str) -> PathBuf {
 /// symbolizer would. Frames that already carry names pass through.
 fn name_frames(raw: &Path, binary: &Path, out: &Path) {
     let text = std::fs::read_to_string(raw).unwrap();
-    let prefix = format!("{}+0x", binary.file_name().unwrap().to_string_lossy());
-    let offsets: BTreeSet<&str> = text
+    let frames: Vec<&str> = text
         .lines()
         .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s))
         .flat_map(|s| s.split(';'))
-        .filter_map(|f| f.strip_prefix(&prefix))
         .collect();
-    let mut names = std::collections::HashMap::new();
-    if !offsets.is_empty() {
-        let offsets: Vec<&str> = offsets.into_iter().collect();
-        let output = Command::new("addr2line")
-            .arg("-f")
-            .arg("-e")
-            .arg(binary)
-            .args(offsets.iter().map(|o| format!("0x{o}")))
-            .output()
-            .unwrap_or_else(|e| panic!("`addr2line` (Debian's binutils) is needed: {e}"));
-        assert!(output.status.success(), "addr2line failed: {}", describe(&output));
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let functions: Vec<&str> = stdout.lines().step_by(2).collect();
-        assert_eq!(functions.len(), offsets.len(), "addr2line: {stdout}");
-        for (offset, function) in offsets.iter().zip(functions) {
-            names.insert(format!("{prefix}{offset}"), function.to_string());
-        }
-    }
+    let names = function_names(binary, &frames);
     let named: String = text
         .lines()
         .map(|line| {
@@ -136,6 +117,33 @@ fn name_frames(raw: &Path, binary: &Path, out: &Path) {
         })
         .collect();
     std::fs::write(out, named).unwrap();
+}
+
+/// The function `addr2line` finds in `binary` for each frame of the form
+/// `BINARY+0xOFFSET`; other frames are left out.
+pub fn function_names(binary: &Path, frames: &[&str]) -> HashMap<String, String> {
+    let prefix = format!("{}+0x", binary.file_name().unwrap().to_string_lossy());
+    let offsets: BTreeSet<&str> = frames.iter().filter_map(|f| f.strip_prefix(&prefix)).collect();
+    let mut names = HashMap::new();
+    if offsets.is_empty() {
+        return names;
+    }
+    let offsets: Vec<&str> = offsets.into_iter().collect();
+    let output = Command::new("addr2line")
+        .arg("-f")
+        .arg("-e")
+        .arg(binary)
+        .args(offsets.iter().map(|o| format!("0x{o}")))
+        .output()
+        .unwrap_or_else(|e| panic!("`addr2line` (Debian's binutils) is needed: {e}"));
+    assert!(output.status.success(), "addr2line failed: {}", describe(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let functions: Vec<&str> = stdout.lines().step_by(2).collect();
+    assert_eq!(functions.len(), offsets.len(), "addr2line: {stdout}");
+    for (offset, function) in offsets.iter().zip(functions) {
+        names.insert(format!("{prefix}{offset}"), function.to_string());
+    }
+    names
 }
 
 fn read(path: &Path) -> Profile {
