@@ -432,3 +432,35 @@ pub fn total_change(json: &Path, name: &str) -> f64 {
         .as_f64()
         .unwrap()
 }
+
+/// Normalizing scales the base to the head's total before colouring: with
+/// the C16 base given twice (200 samples) against the head (100), `parse`
+/// shrank by 10 points normalized and by 60 samples raw. `-o -` writes the
+/// SVG to stdout and moves the table to stderr.
+#[test]
+fn normalize_scales_the_other_side() {
+    let (before, after) = c16();
+    let dir = Scratch::new("diff-normalize");
+    let normalized = dir.path("normalized.svg");
+    let raw = dir.path("raw.svg");
+    diff_ok(&[&"--base", &before, &before, &"--head", &after, &"-o", &normalized], 0);
+    diff_ok(&[&"--base", &before, &before, &"--head", &after, &"-o", &raw, &"--no-normalize"], 0);
+
+    let (frames, subtitle) = svg_frames(&std::fs::read_to_string(&normalized).unwrap());
+    let parse = frame(&frames, "parse").unwrap();
+    assert!(parse.title.contains("40 samples, 40.00%; -10.00%"), "{parse:?}");
+    assert!(subtitle.contains("base scaled to 100 samples"), "{subtitle}");
+    let (frames, subtitle) = svg_frames(&std::fs::read_to_string(&raw).unwrap());
+    let parse = frame(&frames, "parse").unwrap();
+    assert!(parse.title.contains("40 samples, 40.00%; -60.00%"), "{parse:?}");
+    let io = frame(&frames, "io").unwrap();
+    assert!(is_blue(io.fill), "raw: io went from 40 to 25 samples: {io:?}");
+    assert!(!subtitle.contains("scaled"), "{subtitle}");
+
+    let output = diff_ok(&[&before, &after, &"-o", &"-"], 0);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("<?xml"), "the SVG goes to stdout");
+    svg_frames(&stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("Profile diff: "), "the table goes to stderr: {stderr}");
+}

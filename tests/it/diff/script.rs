@@ -97,3 +97,59 @@ fn profile_diff_script_finds_the_regression() {
     let worktrees = git(&repo, &["worktree", "list"]);
     assert_eq!(worktrees.lines().count(), 1, "worktrees left behind: {worktrees}");
 }
+
+/// The commands of the `run: >` blocks of a workflow file, each folded
+/// into one line as YAML folds them.
+fn workflow_commands(yml: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut lines = yml.lines().peekable();
+    while let Some(line) = lines.next() {
+        let indent = line.len() - line.trim_start().len();
+        if !line.trim_start().starts_with("run: >") {
+            continue;
+        }
+        let mut command = Vec::new();
+        while let Some(next) = lines.peek() {
+            let next_indent = next.len() - next.trim_start().len();
+            if next.trim().is_empty() || next_indent <= indent {
+                break;
+            }
+            command.push(next.trim().to_string());
+            lines.next();
+        }
+        commands.push(command.join(" "));
+    }
+    commands
+}
+
+/// Every option the pull-request workflow passes to `firebox diff` and to
+/// `scripts/profile-diff` is one they take, so the recipe does not rot.
+#[test]
+fn workflow_uses_existing_options() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yml =
+        std::fs::read_to_string(root.join("examples/github-actions/profile-diff.yml")).unwrap();
+    let diff_help = Command::new(env!("CARGO_BIN_EXE_firebox")).args(["diff", "--help"]).output();
+    let diff_help = String::from_utf8(diff_help.unwrap().stdout).unwrap();
+    let script_help =
+        Command::new("bash").arg(root.join("scripts/profile-diff")).arg("--help").output();
+    let script_help = String::from_utf8(script_help.unwrap().stdout).unwrap();
+
+    let commands = workflow_commands(&yml);
+    let mut checked = (0, 0);
+    for command in &commands {
+        let help = if command.starts_with("firebox diff") {
+            checked.0 += 1;
+            &diff_help
+        } else if command.starts_with("scripts/profile-diff") {
+            checked.1 += 1;
+            &script_help
+        } else {
+            continue;
+        };
+        for option in command.split_whitespace().filter(|t| t.starts_with("--") && t.len() > 2) {
+            assert!(help.contains(option), "{option} in `{command}` is not an option");
+        }
+    }
+    assert_eq!(checked, (2, 1), "the workflow's commands: {commands:#?}");
+}
