@@ -162,6 +162,7 @@ pub fn record_to(
         }
     };
     let elapsed = started.elapsed();
+    let ended = Instant::now();
     let Recording { mut profile, stats } = recorder.finish();
     progress.finish();
 
@@ -197,6 +198,10 @@ pub fn record_to(
         )
     }));
     output::write(&profile, format, output)?;
+    tracing::info!(
+        ms = ended.elapsed().as_millis() as u64,
+        "from the end of the recording to the written output"
+    );
 
     eprintln!(
         "firebox: {} samples, {} lost, {} process{}, {} thread{}, {:.1}% of frames symbolized, \
