@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod formats;
 pub mod render;
 
 pub use firebox_model::{Frame, FrameKind, Meta, Profile};

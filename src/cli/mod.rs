@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod convert;
+mod flamegraph;
+mod input;
+mod output;
+
 /// What a subcommand ended with, short of an error.
 pub enum Outcome {
     /// The job is done.
@@ -35,14 +40,22 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Draw a flame graph SVG from profile files of any supported format.
+    Flamegraph(flamegraph::FlamegraphArgs),
+    /// Convert a profile file to folded, SVG, pprof or speedscope.
+    Convert(convert::ConvertArgs),
+}
 
 /// Runs the command line and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
 
-    let result = match cli.command {};
+    let result = match cli.command {
+        Command::Flamegraph(args) => flamegraph::run(args),
+        Command::Convert(args) => convert::run(args),
+    };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Nothing(message)) => {
