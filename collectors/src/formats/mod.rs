@@ -24,6 +24,7 @@ use crate::error::{Error, Position, UNNAMED};
 pub mod async_profiler;
 pub mod detect;
 pub mod folded;
+pub mod perf_script;
 pub mod pprof;
 pub mod pyspy;
 mod text;
@@ -117,6 +118,8 @@ pub struct ReadOptions {
     pub async_profiler: async_profiler::Options,
     /// Settings for pprof profiles.
     pub pprof: pprof::Options,
+    /// Settings for `perf script` text.
+    pub perf_script: perf_script::Options,
 }
 
 /// Reads the profile in the file at `path`; `-` reads standard input.
@@ -168,6 +171,7 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 
     match format {
         Format::Folded => folded::from_bytes(bytes, &options.folded),
+        Format::PerfScript => perf_script::from_bytes(bytes, &options.perf_script),
         Format::Pprof => pprof::from_bytes(bytes, &options.pprof),
         Format::PySpy => pyspy::from_bytes(bytes, &options.pyspy),
         Format::AsyncProfiler => async_profiler::from_bytes(bytes, &options.async_profiler),
