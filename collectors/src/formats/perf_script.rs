@@ -522,7 +522,7 @@ fn strip_arguments(name: &str) -> &str {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if name[i..].starts_with("operator") {
+        if bytes[i..].starts_with(b"operator") {
             // Skip the operator's own punctuation (`operator<<`, `operator()`
             // is cut at its `(` below, as the reference collapsers do).
             i += "operator".len();

@@ -2,4 +2,6 @@
 //! built from the cases other profilers got wrong.
 
 mod folded;
+mod fuzz;
+mod perf_script;
 mod support;
