@@ -4,4 +4,6 @@
 mod folded;
 mod fuzz;
 mod perf_script;
+mod pprof;
+mod speedscope;
 mod support;
