@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use firebox::Profile;
-use firebox_collectors::formats::{self, pprof, Format, ReadOptions};
+use firebox_collectors::formats::{self, perf_script, pprof, Format, ReadOptions};
 
 /// How input files are read.
 #[derive(Args, Debug, Clone)]
@@ -22,6 +22,15 @@ pub struct InputArgs {
     /// Put each sample under a root frame for the value of this pprof label.
     #[arg(long, value_name = "LABEL")]
     pub group_by: Option<String>,
+    /// What a perf script sample weighs: its period (event count) or one.
+    #[arg(long, value_name = "MODE", default_value = "period", value_parser = ["period", "count"])]
+    pub weight: String,
+    /// Keep perf script samples of every event, not only the first seen.
+    #[arg(long)]
+    pub all_events: bool,
+    /// Keep only perf script samples of this event.
+    #[arg(long, value_name = "EVENT", conflicts_with = "all_events")]
+    pub event: Option<String>,
 }
 
 impl InputArgs {
@@ -32,6 +41,13 @@ impl InputArgs {
             options.pprof.sample_type = sample_type;
         }
         options.pprof.group_by = self.group_by;
+        options.perf_script.weight = if self.weight == "count" {
+            perf_script::Weight::Count
+        } else {
+            perf_script::Weight::Period
+        };
+        options.perf_script.all_events = self.all_events;
+        options.perf_script.event = self.event;
         options
     }
 }
@@ -59,12 +75,11 @@ pub fn read_merged(paths: &[PathBuf], options: &ReadOptions) -> anyhow::Result<P
                 let _ = all;
             }
             Some((all, first)) => {
-                let same = all.meta.sample_type == profile.meta.sample_type
-                    && all.meta.unit == profile.meta.unit;
-                if !same && !all.is_empty() {
+                if all.meta.unit != profile.meta.unit && !all.is_empty() {
                     bail!(
-                        "cannot merge {name} ({}/{}) into {first} ({}/{}): their values measure \
-                         different things; choose one with --sample-type",
+                        "cannot merge {name} ({} in {}) into {first} ({} in {}): their values \
+                         measure different things; pick matching ones with --sample-type or \
+                         --weight",
                         profile.meta.sample_type,
                         profile.meta.unit,
                         all.meta.sample_type,
