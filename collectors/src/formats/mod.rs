@@ -24,6 +24,7 @@ use crate::error::{Error, Position, UNNAMED};
 pub mod async_profiler;
 pub mod detect;
 pub mod folded;
+pub mod perf_data;
 pub mod perf_script;
 pub mod pprof;
 pub mod pyspy;
@@ -174,6 +175,7 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 
     match format {
         Format::Folded => folded::from_bytes(bytes, &options.folded),
+        Format::PerfData => perf_data::from_bytes(bytes, &options.perf_script),
         Format::PerfScript => perf_script::from_bytes(bytes, &options.perf_script),
         Format::Pprof => pprof::from_bytes(bytes, &options.pprof),
         Format::Speedscope => speedscope::from_bytes(bytes, &options.speedscope),

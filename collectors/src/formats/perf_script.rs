@@ -323,7 +323,7 @@ impl<'o> Collapser<'o> {
 
 /// `cycles:u` and `cycles:ppp` are the event `cycles`; tracepoints such as
 /// `sched:sched_switch` keep their full name.
-fn event_key(event: &str) -> &str {
+pub(crate) fn event_key(event: &str) -> &str {
     match event.split_once(':') {
         Some((name, modifiers)) if modifiers.bytes().all(|b| b"ukhGHpPIDSW".contains(&b)) => name,
         _ => event,
@@ -453,8 +453,10 @@ fn module_start(rest: &str) -> Option<usize> {
 
 fn frame_kind(line: &FrameLine<'_>) -> FrameKind {
     let module = line.module;
+    // `[vdso]` counts as kernel code, as both reference collapsers have it.
     if module == "[kernel.kallsyms]"
         || module.starts_with("[kernel")
+        || module == "[vdso]"
         || module.contains("vmlinux")
         || module.ends_with(".ko")
         || (line.addr >= 0xffff_8000_0000_0000 && module != "[unknown]")

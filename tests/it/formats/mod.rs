@@ -3,6 +3,7 @@
 
 mod cli;
 mod go;
+mod perf;
 
 use std::collections::BTreeMap;
 use std::path::Path;
