@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod diff;
+pub mod formats;
 pub mod output;
 pub mod render;
 

@@ -11,9 +11,8 @@ use firebox::diff::summary::{self, SummaryOptions};
 use firebox::diff::svg::{self, DiffSvgOptions};
 use firebox::diff::{DiffError, DiffOptions, ProfileDiff};
 use firebox::output;
-use firebox::Profile;
-use firebox_collectors::formats::{self, Format, ReadOptions};
 
+use super::input::{read_merged, InputArgs};
 use super::Outcome;
 
 const EXAMPLES: &str = "\
@@ -74,9 +73,8 @@ pub struct DiffArgs {
     /// Title of the flame graph.
     #[arg(long)]
     pub title: Option<String>,
-    /// Read every input as this format instead of detecting it.
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<Format>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 /// What `-o` writes.
@@ -115,9 +113,9 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    let read = ReadOptions { format: args.format, ..ReadOptions::default() };
-    let base = read_side(&base_paths, &read, "base")?;
-    let head = read_side(&head_paths, &read, "head")?;
+    let read = args.input.clone().into_options();
+    let base = read_merged(&base_paths, &read).context("cannot read the base profile")?;
+    let head = read_merged(&head_paths, &read).context("cannot read the head profile")?;
     let diff = ProfileDiff::new(&base, &head, &DiffOptions { strip_hex: args.strip_hex }).map_err(
         |e| match e {
             DiffError::Empty(side) => {
@@ -236,32 +234,6 @@ fn summary_format(path: &Path) -> anyhow::Result<SummaryFormat> {
 
 fn extension(path: &Path) -> Option<String> {
     path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
-}
-
-/// Reads and merges one side's files.
-fn read_side(paths: &[PathBuf], options: &ReadOptions, side: &str) -> anyhow::Result<Profile> {
-    let mut merged: Option<Profile> = None;
-    for path in paths {
-        let profile = formats::read_path(path, options)
-            .with_context(|| format!("cannot read the {side} profile"))?;
-        match &mut merged {
-            None => merged = Some(profile),
-            Some(m) => {
-                if m.meta.unit != profile.meta.unit {
-                    bail!(
-                        "the {side} profiles weigh different things: {} in {}, {} in {}",
-                        m.meta.unit,
-                        paths[0].display(),
-                        profile.meta.unit,
-                        path.display()
-                    );
-                }
-                m.merge(&profile);
-            }
-        }
-    }
-    // `inputs` never hands over an empty list.
-    merged.context("no input file")
 }
 
 fn list(paths: &[PathBuf]) -> String {

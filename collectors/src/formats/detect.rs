@@ -9,7 +9,7 @@
 //! async-profiler's Java suffixes are read with those formats' rules.
 
 use crate::error::{Error, UNNAMED};
-use crate::formats::{pprof, pyspy, text, Format};
+use crate::formats::{perf_script, pprof, pyspy, text, Format};
 
 /// How many leading lines of a text input detection looks at.
 const SNIFF_LINES: usize = 200;
@@ -65,6 +65,10 @@ fn detect_text(head: &str) -> Format {
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .take(SNIFF_LINES)
         .collect();
+    let headers = || lines.iter().filter(|l| perf_script::parse_header(l).is_some());
+    if headers().next().is_some() {
+        return Format::PerfScript;
+    }
     if lines.iter().any(|l| is_perf_frame_line(l)) && lines.iter().any(|l| is_perf_header(l)) {
         return Format::PerfScript;
     }

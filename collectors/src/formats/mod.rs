@@ -24,8 +24,11 @@ use crate::error::{Error, Position, UNNAMED};
 pub mod async_profiler;
 pub mod detect;
 pub mod folded;
+pub mod perf_data;
+pub mod perf_script;
 pub mod pprof;
 pub mod pyspy;
+pub mod speedscope;
 mod text;
 
 /// The file formats firebox reads.
@@ -117,6 +120,10 @@ pub struct ReadOptions {
     pub async_profiler: async_profiler::Options,
     /// Settings for pprof profiles.
     pub pprof: pprof::Options,
+    /// Settings for `perf script` text.
+    pub perf_script: perf_script::Options,
+    /// Settings for speedscope files.
+    pub speedscope: speedscope::Options,
 }
 
 /// Reads the profile in the file at `path`; `-` reads standard input.
@@ -168,7 +175,10 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 
     match format {
         Format::Folded => folded::from_bytes(bytes, &options.folded),
+        Format::PerfData => perf_data::from_bytes(bytes, &options.perf_script),
+        Format::PerfScript => perf_script::from_bytes(bytes, &options.perf_script),
         Format::Pprof => pprof::from_bytes(bytes, &options.pprof),
+        Format::Speedscope => speedscope::from_bytes(bytes, &options.speedscope),
         Format::PySpy => pyspy::from_bytes(bytes, &options.pyspy),
         Format::AsyncProfiler => async_profiler::from_bytes(bytes, &options.async_profiler),
         other => Err(Error::unsatisfied(format!("reading {other} input is not supported yet"))),

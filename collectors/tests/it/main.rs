@@ -2,4 +2,8 @@
 //! built from the cases other profilers got wrong.
 
 mod folded;
+mod fuzz;
+mod perf_script;
+mod pprof;
+mod speedscope;
 mod support;

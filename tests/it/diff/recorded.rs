@@ -349,6 +349,11 @@ fn go_pprof_pair() {
             .env("GOCACHE", dir.join("gocache"))
             .env("GO111MODULE", "off")
             .env("GOFLAGS", "")
+            // Async preemption stacks `runtime.asyncPreempt` on the running
+            // function, at a rate that moves with how long each call runs,
+            // so the knob would shift its share too; off, only the
+            // workload's own functions move.
+            .env("GODEBUG", "asyncpreemptoff=1")
             .output()
             .unwrap_or_else(|e| panic!("`go` (Debian's golang-go) is needed: {e}"));
         assert!(output.status.success(), "go run failed: {}", describe(&output));
