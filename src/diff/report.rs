@@ -10,6 +10,22 @@
 //! correction (see [`super::stats`] for why that pair). A change is
 //! *significant* when its adjusted p-value is below
 //! [`ReportOptions::alpha`].
+//!
+//! # Limitations
+//!
+//! - The test takes samples as independent draws. Timer samples of a
+//!   program whose phases last longer than the sampling interval are
+//!   correlated in time, so the noise is larger than the counts say and
+//!   some changes get flagged that a longer run would not confirm; runs
+//!   of the same benchmark recorded twice are the check.
+//! - The normal approximation is rough for functions with a handful of
+//!   samples; with the correction over many tests, such functions are
+//!   rarely flagged at all.
+//! - Holm's correction grows with the number of functions: in a profile
+//!   of thousands of functions a change must be larger to be flagged than
+//!   in one of ten.
+//! - Functions are matched by name. A rename between base and head shows
+//!   as one function gone and another new.
 
 use firebox_model::Meta;
 
@@ -305,7 +321,7 @@ impl Report {
                  dependent: they split the same samples, and a caller's total includes its \
                  callees'.",
                 self.hypotheses,
-                self.alpha * 100.0
+                (self.alpha * 100_000.0).round() / 1000.0
             ),
         }
     }
