@@ -132,7 +132,7 @@ pub fn write_markdown<W: Write>(
         escape_markdown(&side_total(report, Side::Head))
     ));
     if let Some(url) = &options.svg_url {
-        md.push_str(&format!(" [Differential flame graph]({})", url.replace(' ', "%20")));
+        md.push_str(&format!(" [Differential flame graph]({})", link_target(url)));
     }
     md.push_str("\n\n");
 
@@ -475,6 +475,21 @@ fn short(name: &str, max: usize) -> String {
     cut
 }
 
+/// A URL as a markdown link target: the characters that would end the
+/// target or the line are percent-encoded.
+fn link_target(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for c in url.chars() {
+        match c {
+            ' ' | '(' | ')' | '<' | '>' | '\n' | '\r' => {
+                out.push_str(&format!("%{:02X}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A name as a markdown code span that survives table cells.
 fn code(name: &str) -> String {
     let name = short(name, NAME_CHARS).replace('|', "\\|");
@@ -525,6 +540,7 @@ mod tests {
         assert_eq!(code("a|b"), "`a\\|b`");
         assert_eq!(code("x`y"), "`` x`y ``");
         assert_eq!(escape_markdown("</sub><b>*x*"), "&lt;/sub&gt;&lt;b&gt;\\*x\\*");
+        assert_eq!(link_target("https://h/a b)(c"), "https://h/a%20b%29%28c");
         let long = "n".repeat(200);
         assert_eq!(code(&long).chars().count(), NAME_CHARS + 2);
     }
