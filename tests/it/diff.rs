@@ -47,10 +47,12 @@ fn inferno_union(before: &Path, after: &Path, strip_hex: bool) -> Vec<String> {
 
 /// The two-column union `firebox diff -o X.folded` writes.
 fn firebox_union(before: &Path, after: &Path, extra: &[&str]) -> Vec<String> {
-    let dir = Scratch::new(&format!(
-        "diff-union-{}",
-        before.file_stem().unwrap().to_string_lossy().replace('.', "-")
-    ));
+    // Tests run in parallel: one scratch directory per input pair and flags.
+    let tag: String = format!("{}-{}-{}", before.display(), after.display(), extra.join("-"))
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = Scratch::new(&format!("diff-union-{}", &tag[tag.len().saturating_sub(80)..]));
     let out = dir.path("union.folded");
     let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&before, &after, &"-o", &out];
     for e in extra {

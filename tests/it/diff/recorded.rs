@@ -2,7 +2,7 @@
 //! `firebox record`, by `perf record` + `inferno-collapse-perf`, and by Go's
 //! runtime/pprof.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -77,73 +77,17 @@ fn knob_recordings() -> &'static Knob {
 
 /// Records the knob workload at `share` with `firebox record -F 99`.
 fn record(share: u32, name: &str) -> PathBuf {
-    let raw = shared_dir().join(format!("{name}.raw.folded"));
+    let out = shared_dir().join(format!("{name}.folded"));
     let output = firebox()
         .args(["record", "-F", "99", "-o"])
-        .arg(&raw)
+        .arg(&out)
         .arg("--")
         .arg(knob_binary())
         .args([&share.to_string(), SECONDS])
         .output()
         .unwrap();
     assert!(output.status.success(), "firebox record failed: {}", describe(&output));
-    let named = shared_dir().join(format!("{name}.folded"));
-    name_frames(&raw, knob_binary(), &named);
-    named
-}
-
-/// Copies the folded file `raw` to `out`, turning frames the recorder left
-/// as `knob+0xOFFSET` into function names with `addr2line`.
-///
-/// The diff under test works on whatever names the recorder gives; while
-/// the recorder leaves the workload's own frames unsymbolized, each call
-/// site would be a "function" of its own, so the test names them the way a
-/// symbolizer would. Frames that already carry names pass through.
-fn name_frames(raw: &Path, binary: &Path, out: &Path) {
-    let text = std::fs::read_to_string(raw).unwrap();
-    let frames: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.rsplit_once(' ').map(|(s, _)| s))
-        .flat_map(|s| s.split(';'))
-        .collect();
-    let names = function_names(binary, &frames);
-    let named: String = text
-        .lines()
-        .map(|line| {
-            let (stack, count) = line.rsplit_once(' ').unwrap();
-            let frames: Vec<&str> =
-                stack.split(';').map(|f| names.get(f).map(String::as_str).unwrap_or(f)).collect();
-            format!("{} {count}\n", frames.join(";"))
-        })
-        .collect();
-    std::fs::write(out, named).unwrap();
-}
-
-/// The function `addr2line` finds in `binary` for each frame of the form
-/// `BINARY+0xOFFSET`; other frames are left out.
-pub fn function_names(binary: &Path, frames: &[&str]) -> HashMap<String, String> {
-    let prefix = format!("{}+0x", binary.file_name().unwrap().to_string_lossy());
-    let offsets: BTreeSet<&str> = frames.iter().filter_map(|f| f.strip_prefix(&prefix)).collect();
-    let mut names = HashMap::new();
-    if offsets.is_empty() {
-        return names;
-    }
-    let offsets: Vec<&str> = offsets.into_iter().collect();
-    let output = Command::new("addr2line")
-        .arg("-f")
-        .arg("-e")
-        .arg(binary)
-        .args(offsets.iter().map(|o| format!("0x{o}")))
-        .output()
-        .unwrap_or_else(|e| panic!("`addr2line` (Debian's binutils) is needed: {e}"));
-    assert!(output.status.success(), "addr2line failed: {}", describe(&output));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let functions: Vec<&str> = stdout.lines().step_by(2).collect();
-    assert_eq!(functions.len(), offsets.len(), "addr2line: {stdout}");
-    for (offset, function) in offsets.iter().zip(functions) {
-        names.insert(format!("{prefix}{offset}"), function.to_string());
-    }
-    names
+    out
 }
 
 fn read(path: &Path) -> Profile {
