@@ -352,3 +352,49 @@ fn interrupt_still_writes_the_profile() {
         "{kept} samples kept for {workload_cpu:.2} CPU seconds before the interrupt: {stacks:#?}"
     );
 }
+
+/// Kernel frames carry the `_[k]` suffix, and `--no-kernel` leaves them out.
+#[test]
+fn kernel_frames_and_no_kernel() {
+    let dir = Scratch::new("record-kernel");
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path(name);
+        let output = firebox()
+            .arg("record")
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .args(["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=150000"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        read_folded(&out)
+    };
+    let with = run("kernel.folded", &[]);
+    let in_kernel: u64 = with.iter().filter(|(s, _)| s.ends_with("_[k]")).map(|(_, n)| n).sum();
+    let share = 100.0 * in_kernel as f64 / total(&with) as f64;
+    assert!(share > 50.0, "dd spends most time in the kernel, got {share:.1}%: {with:#?}");
+    assert!(has_chain(&with, "dd;"), "{with:#?}");
+
+    let without = run("user.folded", &["--no-kernel"]);
+    assert!(!without.keys().any(|s| s.contains("_[k]")), "kernel frames despite --no-kernel");
+}
+
+/// `--title` sets the SVG title, escaped for XML.
+#[test]
+fn title_is_escaped_in_the_svg() {
+    let dir = Scratch::new("record-title");
+    let out = dir.path("t.svg");
+    let output = firebox()
+        .args(["record", "--title", "a & b <c>", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("0.3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("a &amp; b &lt;c&gt;"), "the title is escaped");
+    assert!(!svg.contains("a & b <c>"), "the raw title must not appear");
+}
