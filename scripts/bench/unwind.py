@@ -96,7 +96,7 @@ def main():
                  "--call-graph", "dwarf", "-o", out, "--"] + workload)
         fb.append(elapsed_of(r.stderr))
         if out == fb_svg:
-            m = re.search(r"ms=(\d+) from the end of the recording", r.stderr)
+            m = re.search(r"from the end of the recording to the written output ms=(\d+)", r.stderr)
             fb_post.append(int(m.group(1)) / 1000.0)
             fb_rss.append(int(open(rss_file).read().split()[-1]))
 

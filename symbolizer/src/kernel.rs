@@ -13,95 +13,157 @@
 //! addresses (`kptr_restrict`, not root) every address reads as zero and
 //! nothing resolves.
 
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::Error;
 
-/// One kernel symbol.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KernelSymbol {
+/// One kernel symbol, borrowed from its [`Kallsyms`] table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelSymbol<'a> {
     /// Its start address.
     pub addr: u64,
     /// Its name, without the module.
-    pub name: String,
+    pub name: &'a str,
     /// The module it lives in (`kvm`), or none for the kernel image.
-    pub module: Option<String>,
+    pub module: Option<&'a str>,
     /// Whether it is code (types `t`, `T`, `w`, `W`).
     pub is_text: bool,
+}
+
+/// One row of the table: names live in one shared string, so a kernel's
+/// hundred thousand symbols cost a few megabytes, not a few tens.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    addr: u64,
+    name_start: u32,
+    name_len: u32,
+    /// Index into `modules` plus one; 0 for the kernel image.
+    module: u16,
+    is_text: bool,
 }
 
 /// The kernel's symbol table, sorted by address.
 #[derive(Clone, Debug, Default)]
 pub struct Kallsyms {
-    symbols: Vec<KernelSymbol>,
+    entries: Vec<Entry>,
+    names: String,
+    modules: Vec<String>,
 }
 
 impl Kallsyms {
-    /// Reads and sorts the table at `path` (normally `/proc/kallsyms`).
+    /// Reads and sorts the table at `path` (normally `/proc/kallsyms`),
+    /// line by line.
     ///
     /// # Errors
     ///
     /// When the file cannot be read.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Ok(Kallsyms::parse(&text))
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut table = Kallsyms::default();
+        for line in std::io::BufReader::new(file).lines() {
+            table.push_line(&line.map_err(|e| Error::io(path, e))?);
+        }
+        table.finish();
+        Ok(table)
     }
 
     /// Parses kallsyms text: `ADDR TYPE NAME [MODULE]` a line. Lines that do
     /// not have this shape are skipped.
     pub fn parse(text: &str) -> Self {
-        let mut symbols: Vec<KernelSymbol> = text.lines().filter_map(parse_line).collect();
+        let mut table = Kallsyms::default();
+        for line in text.lines() {
+            table.push_line(line);
+        }
+        table.finish();
+        table
+    }
+
+    fn push_line(&mut self, line: &str) {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(addr), Some(kind), Some(name)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return;
+        };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else { return };
+        let module = fields.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']'));
+        let module = match module {
+            None => 0,
+            Some(m) => match self.modules.iter().position(|known| known == m) {
+                Some(i) => i + 1,
+                None => {
+                    self.modules.push(m.to_string());
+                    self.modules.len()
+                }
+            },
+        };
+        let (Ok(name_start), Ok(name_len), Ok(module)) =
+            (u32::try_from(self.names.len()), u32::try_from(name.len()), u16::try_from(module))
+        else {
+            return;
+        };
+        self.names.push_str(name);
+        self.entries.push(Entry {
+            addr,
+            name_start,
+            name_len,
+            module,
+            is_text: matches!(kind, "t" | "T" | "w" | "W"),
+        });
+    }
+
+    fn finish(&mut self) {
         // Among symbols at one address, code names it best; the sort is
         // stable, so otherwise the first in the file wins.
-        symbols.sort_by(|a, b| a.addr.cmp(&b.addr).then(rank(a).cmp(&rank(b))));
-        symbols.dedup_by_key(|s| s.addr);
-        Kallsyms { symbols }
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_by(|a, b| a.addr.cmp(&b.addr).then(self.rank(a).cmp(&self.rank(b))));
+        entries.dedup_by_key(|e| e.addr);
+        entries.shrink_to_fit();
+        self.entries = entries;
+        self.names.shrink_to_fit();
     }
 
     /// How many symbols the table holds.
     pub fn len(&self) -> usize {
-        self.symbols.len()
+        self.entries.len()
     }
 
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.symbols.is_empty()
+        self.entries.is_empty()
     }
 
     /// Whether every address is zero, as when the kernel hides them.
     pub fn is_hidden(&self) -> bool {
-        self.symbols.iter().all(|s| s.addr == 0)
+        self.entries.iter().all(|e| e.addr == 0)
     }
 
     /// The code symbol that holds `addr`.
-    pub fn find(&self, addr: u64) -> Option<&KernelSymbol> {
-        let at = self.symbols.partition_point(|s| s.addr <= addr).checked_sub(1)?;
-        let symbol = &self.symbols[at];
-        (symbol.is_text && symbol.addr != 0).then_some(symbol)
+    pub fn find(&self, addr: u64) -> Option<KernelSymbol<'_>> {
+        let at = self.entries.partition_point(|e| e.addr <= addr).checked_sub(1)?;
+        let entry = &self.entries[at];
+        (entry.is_text && entry.addr != 0).then(|| self.symbol(entry))
     }
-}
 
-fn parse_line(line: &str) -> Option<KernelSymbol> {
-    let mut fields = line.split_ascii_whitespace();
-    let addr = u64::from_str_radix(fields.next()?, 16).ok()?;
-    let kind = fields.next()?;
-    let name = fields.next()?;
-    let module = fields
-        .next()
-        .and_then(|m| m.strip_prefix('[').and_then(|m| m.strip_suffix(']')))
-        .map(str::to_string);
-    Some(KernelSymbol {
-        addr,
-        name: name.to_string(),
-        module,
-        is_text: matches!(kind, "t" | "T" | "w" | "W"),
-    })
-}
+    fn name(&self, entry: &Entry) -> &str {
+        let start = entry.name_start as usize;
+        &self.names[start..start + entry.name_len as usize]
+    }
 
-/// Lower is preferred when several symbols share an address.
-fn rank(symbol: &KernelSymbol) -> u8 {
-    // `__pfx_` symbols name the padding in front of a function.
-    u8::from(symbol.name.starts_with("__pfx_")) * 2 + u8::from(!symbol.is_text)
+    fn symbol(&self, entry: &Entry) -> KernelSymbol<'_> {
+        KernelSymbol {
+            addr: entry.addr,
+            name: self.name(entry),
+            module: entry.module.checked_sub(1).map(|i| self.modules[i as usize].as_str()),
+            is_text: entry.is_text,
+        }
+    }
+
+    /// Lower is preferred when several symbols share an address.
+    fn rank(&self, entry: &Entry) -> u8 {
+        // `__pfx_` symbols name the padding in front of a function.
+        u8::from(self.name(entry).starts_with("__pfx_")) * 2 + u8::from(!entry.is_text)
+    }
 }
 
 #[cfg(test)]
@@ -121,11 +183,11 @@ ffffffffc0a01000 t kvm_vcpu_ioctl\t[kvm]
     #[test]
     fn finds_functions_and_modules() {
         let table = Kallsyms::parse(SAMPLE);
-        assert_eq!(table.find(0xffffffff81001000).map(|s| s.name.as_str()), Some("schedule"));
-        assert_eq!(table.find(0xffffffff810017ff).map(|s| s.name.as_str()), Some("schedule"));
-        assert_eq!(table.find(0xffffffff81001801).map(|s| s.name.as_str()), Some("io_schedule"));
+        assert_eq!(table.find(0xffffffff81001000).map(|s| s.name), Some("schedule"));
+        assert_eq!(table.find(0xffffffff810017ff).map(|s| s.name), Some("schedule"));
+        assert_eq!(table.find(0xffffffff81001801).map(|s| s.name), Some("io_schedule"));
         let kvm = table.find(0xffffffffc0a01010).unwrap();
-        assert_eq!((kvm.name.as_str(), kvm.module.as_deref()), ("kvm_vcpu_ioctl", Some("kvm")));
+        assert_eq!((kvm.name, kvm.module), ("kvm_vcpu_ioctl", Some("kvm")));
     }
 
     /// Data symbols and addresses below the first symbol resolve to nothing.

@@ -107,9 +107,9 @@ impl Symbolizer {
         let table = self.kallsyms.get_or_insert_with(|| load_kallsyms(&self.config));
         let (module, symbolized) = match table.find(addr) {
             Some(symbol) => (
-                symbol.module.as_ref().map_or(KERNEL_MODULE.to_string(), |m| format!("[{m}]")),
+                symbol.module.map_or(KERNEL_MODULE.to_string(), |m| format!("[{m}]")),
                 Symbolized {
-                    frames: vec![Frame::kernel(names::clean(&symbol.name))],
+                    frames: vec![Frame::kernel(names::clean(symbol.name))],
                     source: Source::Kernel,
                 },
             ),
