@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod layers;
+
 use firebox_model::{Frame, FrameKind};
 
 /// A process as the symbolizer needs to see it.
