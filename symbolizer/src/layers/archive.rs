@@ -54,7 +54,8 @@ impl ArchiveScan {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let name = entry.path().map_err(bad)?.to_string_lossy().trim_start_matches("./").to_string();
+            let name =
+                entry.path().map_err(bad)?.to_string_lossy().trim_start_matches("./").to_string();
             let size = entry.size();
             scan.add(name, size, entry, cache, options).map_err(bad)?;
         }
@@ -128,8 +129,8 @@ impl ArchiveScan {
     }
 
     fn oci_layers(&self, text: &[u8], depth: usize) -> Result<Vec<String>, String> {
-        let doc: OciDocument =
-            serde_json::from_slice(text).map_err(|e| format!("an OCI index does not parse: {e}"))?;
+        let doc: OciDocument = serde_json::from_slice(text)
+            .map_err(|e| format!("an OCI index does not parse: {e}"))?;
         if let Some(layers) = doc.layers {
             return Ok(layers.iter().map(|d| blob_name(&d.digest)).collect());
         }
@@ -144,7 +145,8 @@ impl ArchiveScan {
             .or(manifests.first())
             .ok_or("the OCI index lists no manifest")?;
         let name = blob_name(&chosen.digest);
-        let blob = self.json.get(&name).ok_or_else(|| format!("the manifest blob {name} is missing"))?;
+        let blob =
+            self.json.get(&name).ok_or_else(|| format!("the manifest blob {name} is missing"))?;
         self.oci_layers(blob, depth + 1)
     }
 }

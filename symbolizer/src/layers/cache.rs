@@ -46,7 +46,9 @@ impl DebugCache {
     pub fn default_dir() -> Option<PathBuf> {
         let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache"),
+            None => {
+                PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache")
+            }
         };
         Some(base.join("firebox").join("debug"))
     }
@@ -88,10 +90,8 @@ impl DebugCache {
         if index.version != INDEX_VERSION || index.key != key {
             return None;
         }
-        let complete = index
-            .objects
-            .keys()
-            .all(|id| unhex(id).is_some_and(|bytes| self.has_object(&bytes)));
+        let complete =
+            index.objects.keys().all(|id| unhex(id).is_some_and(|bytes| self.has_object(&bytes)));
         if !complete {
             return None;
         }

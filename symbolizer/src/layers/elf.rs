@@ -36,9 +36,7 @@ pub(crate) fn facts(data: &[u8]) -> Option<ElfFacts> {
     let file = object::File::parse(data).ok()?;
     let build_id = file.build_id().ok().flatten().filter(|id| !id.is_empty())?.to_vec();
     let has_contents = |name: &str| {
-        file.section_by_name(name)
-            .and_then(|s| s.file_range())
-            .is_some_and(|(_, size)| size > 0)
+        file.section_by_name(name).and_then(|s| s.file_range()).is_some_and(|(_, size)| size > 0)
     };
     Some(ElfFacts {
         build_id,

@@ -274,8 +274,11 @@ fn remove_under<V>(view: &mut BTreeMap<String, V>, dir: &str) {
         return;
     }
     let prefix = format!("{dir}/");
-    let below: Vec<String> =
-        view.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix)).map(|(p, _)| p.clone()).collect();
+    let below: Vec<String> = view
+        .range(prefix.clone()..)
+        .take_while(|(p, _)| p.starts_with(&prefix))
+        .map(|(p, _)| p.clone())
+        .collect();
     for path in below {
         view.remove(&path);
     }
@@ -293,7 +296,8 @@ impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Ask for one byte more than allowed, so a stream that ends exactly
         // at the cap still passes.
-        let want = buf.len().min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let want =
+            buf.len().min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > self.left {
             self.over.set(true);
@@ -369,8 +373,11 @@ mod tests {
     fn cap_is_exact() {
         let read_all = |len: usize, cap: u64| {
             let over = Rc::new(Cell::new(false));
-            let mut capped =
-                Capped { inner: io::Cursor::new(vec![0u8; len]), left: cap, over: Rc::clone(&over) };
+            let mut capped = Capped {
+                inner: io::Cursor::new(vec![0u8; len]),
+                left: cap,
+                over: Rc::clone(&over),
+            };
             let result = io::copy(&mut capped, &mut io::sink());
             (result.is_ok(), over.get())
         };

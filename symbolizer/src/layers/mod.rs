@@ -34,6 +34,8 @@ mod archive;
 mod cache;
 mod elf;
 mod layer;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -210,7 +212,9 @@ impl DebugCache {
                 Some(Err(problem)) => {
                     warnings.push(format!("layer {name} of {what} was skipped: {problem}"));
                 }
-                None => warnings.push(format!("layer {name} of {what} is missing from the archive")),
+                None => {
+                    warnings.push(format!("layer {name} of {what} is missing from the archive"))
+                }
             }
         }
         for warning in &warnings {
@@ -239,8 +243,13 @@ impl DebugCache {
             }
         }
 
-        let index =
-            ImageIndex { version: INDEX_VERSION, key: key.to_string(), objects, warnings, reused: false };
+        let index = ImageIndex {
+            version: INDEX_VERSION,
+            key: key.to_string(),
+            objects,
+            warnings,
+            reused: false,
+        };
         if store {
             self.save_index(&index)
                 .map_err(|source| Error::Cache { path: self.dir().join("images"), source })?;
