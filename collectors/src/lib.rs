@@ -8,4 +8,5 @@
 //! Collectors produce [`firebox_model::Profile`]s; they never render.
 #![warn(missing_docs)]
 
+pub mod containers;
 pub mod perf;
