@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use firebox_collectors::containers::{Container, Docker};
 use firebox_collectors::perf::{Cgroup, Target};
-use firebox_symbolizer::layers::{DebugCache, ImageIndex, IndexOptions};
+use firebox_symbolizer::layers::{DebugCache, ImageIndex, IndexOptions, LayerFinder};
+use firebox_symbolizer::{DebugInfoFinder, SymbolizerConfig};
 
 /// Where debug files for container binaries may come from.
 #[derive(Args, Debug, Default)]
@@ -43,6 +44,8 @@ pub struct IndexedImage {
     pub name: String,
     /// The index.
     pub index: ImageIndex,
+    /// The cache that holds its debug files.
+    pub cache: DebugCache,
 }
 
 /// The containers `names` and `labels` select, each once, in the order
@@ -119,11 +122,12 @@ pub fn index_images(
                 cache.index_archive(Some(&id), export, &format!("image {name}"), &options)?
             }
         };
-        out.push(IndexedImage { role, name, index });
+        out.push(IndexedImage { role, name, index, cache: cache.clone() });
     }
     for path in &args.debug_archives {
         let index = cache.index_local(path, &options)?;
-        out.push(IndexedImage { role: "debug-archive", name: path.display().to_string(), index });
+        let name = path.display().to_string();
+        out.push(IndexedImage { role: "debug-archive", name, index, cache: cache.clone() });
     }
     Ok(out)
 }
@@ -155,4 +159,14 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("99999999999T").is_err());
     }
+}
+
+/// The symbolizer settings for a recording: the images' finders, in order,
+/// and the debug directories.
+pub fn symbolizer_config(images: &[IndexedImage], debug_dirs: &[PathBuf]) -> SymbolizerConfig {
+    let finders = images
+        .iter()
+        .map(|i| Box::new(LayerFinder::new(i.cache.clone(), i.index.clone())) as Box<dyn DebugInfoFinder>)
+        .collect();
+    SymbolizerConfig { finders, debug_dirs: debug_dirs.to_vec(), ..SymbolizerConfig::default() }
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod containers;
 mod demo;
 mod record;
+mod summary;
 
 /// What a subcommand ended with, short of an error.
 pub enum Outcome {

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use firebox_collectors::perf::{self, Recorder, Recording, Status, Target};
+use firebox_collectors::perf::{self, Recorder, Status, Target};
+use firebox_symbolizer::Symbolizer;
 
 use super::containers::{self, DebugArgs, IndexedImage};
+use super::summary;
 use super::Outcome;
 use firebox::output::{self, OutputFormat};
 
@@ -83,6 +85,8 @@ pub struct Extras {
     pub containers: Vec<firebox_collectors::containers::Container>,
     /// The images whose debug files were indexed.
     pub images: Vec<IndexedImage>,
+    /// Extra directories of debug files.
+    pub debug_dirs: Vec<PathBuf>,
     /// Where to write the JSON summary.
     pub json_summary: Option<PathBuf>,
 }
@@ -102,7 +106,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
         let images = containers::index_images(Some(&docker), &selected, &args.debug)?;
         let described =
             Described { target: containers::target(&selected), label: containers::label(&selected) };
-        let extras = Extras { containers: selected, images, json_summary: args.json_summary };
+        let extras = Extras {
+            containers: selected,
+            images,
+            debug_dirs: args.debug.debug_dirs.clone(),
+            json_summary: args.json_summary,
+        };
         let duration = args.duration.or(Some(Duration::from_secs(30)));
         return record_to(&described, &config, duration, &args.output, args.title.as_deref(), extras);
     }
@@ -123,7 +132,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
         _ => Some(Duration::from_secs(30)),
     });
     let images = containers::index_images(None, &[], &args.debug)?;
-    let extras = Extras { images, json_summary: args.json_summary, ..Extras::default() };
+    let extras = Extras {
+        images,
+        debug_dirs: args.debug.debug_dirs.clone(),
+        json_summary: args.json_summary,
+        ..Extras::default()
+    };
     record_to(&described, &config, duration, &args.output, args.title.as_deref(), extras)
 }
 
@@ -147,7 +161,11 @@ pub fn record_to(
     }
 
     let started = Instant::now();
-    let mut recorder = Recorder::start(&described.target, config)?;
+    let symbolizer = Symbolizer::with_config(containers::symbolizer_config(
+        &extras.images,
+        &extras.debug_dirs,
+    ));
+    let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
     let progress = Progress::new();
     let end = loop {
         std::thread::sleep(Duration::from_millis(50));
@@ -163,29 +181,43 @@ pub fn record_to(
     let elapsed = started.elapsed();
     let emptied: Vec<(String, Instant)> =
         recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
-    let Recording { mut profile, stats } = recorder.finish();
+    let recording = recorder.finish();
+    let stats = recording.stats.clone();
     progress.finish();
 
+    let mut warnings = Vec::new();
     match end {
-        Some(Status::ProcessExited) => tracing::warn!(
+        Some(Status::ProcessExited) => warnings.push(format!(
             "{} exited after {:.1} s; writing what was collected",
             described.label,
             elapsed.as_secs_f64()
-        ),
+        )),
         Some(Status::CommandExited(code)) if code != 0 => {
-            tracing::warn!("the command exited with code {code}")
+            warnings.push(format!("the command exited with code {code}"))
         }
         _ => {}
     }
     for (name, at) in &emptied {
-        tracing::warn!(
+        warnings.push(format!(
             "container {name} stopped after {:.1} s; writing what was collected",
             at.duration_since(started).as_secs_f64()
-        );
+        ));
     }
     if stats.lost > 0 {
-        tracing::warn!(lost = stats.lost, "the kernel dropped samples: the ring buffer was full");
+        warnings.push(format!(
+            "the kernel dropped {} samples: the ring buffer was full",
+            stats.lost
+        ));
     }
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(path) = &extras.json_summary {
+        let mut all = warnings.clone();
+        all.extend(extras.images.iter().flat_map(|i| i.index.warnings.iter().cloned()));
+        summary::write(path, &summary::build(&recording, &stats, &extras, &described.label, &all))?;
+    }
+    let mut profile = recording.profile;
     if stats.samples == 0 {
         return Ok(Outcome::Nothing(format!(
             "no samples were collected from {} in {:.1} s (did it use any CPU?); nothing written",

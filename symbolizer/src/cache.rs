@@ -18,7 +18,7 @@ use crate::elf::symtab::SymbolTable;
 use crate::elf::{virt_offset, ElfInfo, FileIdentity, Segment};
 use crate::process::live_path;
 use crate::resolve::binary_candidates;
-use crate::{names, Error, Mapping, ProcessView, Source, Symbolized};
+use crate::{names, Error, Mapping, ModuleFile, ProcessView, Source, Symbolized};
 
 /// Past this many entries a cache starts over, so a long-running agent does
 /// not grow without bound.
@@ -74,6 +74,7 @@ impl std::fmt::Debug for Names {
 struct Binary {
     segments: Vec<Segment>,
     names: Names,
+    file: ModuleFile,
 }
 
 impl Binary {
@@ -99,12 +100,19 @@ impl Binary {
                 source = (debug_path, true);
             }
         }
-        Binary { segments: info.segments, names: load_elf(&source.0, source.1) }
+        let file = ModuleFile {
+            build_id: info.build_id.clone(),
+            path: Some(path.to_path_buf()),
+            debug_file: source.1.then(|| source.0.clone()),
+        };
+        Binary { segments: info.segments, names: load_elf(&source.0, source.1), file }
     }
 
     /// The binary known only by its debug file.
     fn from_debug_file(path: &Path, info: ElfInfo) -> Self {
-        Binary { segments: info.segments, names: load_elf(path, true) }
+        let file =
+            ModuleFile { build_id: info.build_id.clone(), path: None, debug_file: Some(path.into()) };
+        Binary { segments: info.segments, names: load_elf(path, true), file }
     }
 
     /// The frames at file offset `offset`, or none when no symbol holds it.
@@ -212,6 +220,15 @@ impl BinaryCache {
     ) -> Option<Symbolized> {
         let id = self.binary_for(process, mapping, config, Self::load_vdso)?;
         self.symbolize_in(id, mapping.file_offset_of(addr), false)
+    }
+
+    /// The files behind `mapping` of `process`, once an address in it was
+    /// symbolized.
+    pub(crate) fn file_of(&self, process: &ProcessView, mapping: &Mapping) -> Option<&ModuleFile> {
+        let key =
+            MappingKey { pid: process.pid, root: process.root.clone(), mapping: mapping.clone() };
+        let id = (*self.mappings.get(&key)?)?;
+        Some(&self.binaries[id].file)
     }
 
     /// Forgets the mappings of `pid`, whose process is gone; the binaries
@@ -334,9 +351,11 @@ impl BinaryCache {
             return Some(id);
         }
         let object = object::File::parse(image.as_slice()).ok()?;
+        let file = ModuleFile { build_id: info.build_id.clone(), path: None, debug_file: None };
         let binary = Binary {
             segments: info.segments,
             names: Names::Table(SymbolTable::from_object(&object)),
+            file,
         };
         Some(self.add(key, binary))
     }

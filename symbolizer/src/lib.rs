@@ -53,5 +53,5 @@ pub use config::{DebugInfoFinder, DebugRequest, SymbolizerConfig};
 pub use error::Error;
 pub use process::{module_name, Mapping, MappingKind, ProcessView};
 pub use stats::Stats;
-pub use symbolized::{Source, Symbolized};
+pub use symbolized::{ModuleFile, Source, Symbolized};
 pub use symbolizer::Symbolizer;

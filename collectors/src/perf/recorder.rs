@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use firebox_model::{Frame, FrameKind, Meta, Profile};
-use firebox_symbolizer::Symbolizer;
+use std::collections::BTreeMap;
+
+use firebox_symbolizer::{ModuleFile, Symbolizer};
 
 use super::events::{self, Event};
 use super::open::Events;
@@ -68,6 +70,10 @@ pub struct Recording {
     pub profile: Profile,
     /// What was seen.
     pub stats: Stats,
+    /// How many addresses of each module got names, and from where.
+    pub symbols: firebox_symbolizer::Stats,
+    /// The files each module's names were read from.
+    pub module_files: BTreeMap<String, ModuleFile>,
 }
 
 /// A recording in progress.
@@ -106,6 +112,20 @@ impl Recorder {
     /// When the process does not exist, the command is not found or cannot
     /// start, or the kernel refuses the events (see [`Error::Permission`]).
     pub fn start(target: &Target, config: &Config) -> Result<Recorder, Error> {
+        Recorder::start_with(target, config, Symbolizer::new())
+    }
+
+    /// Like [`Recorder::start`], naming frames with `symbolizer` (set up
+    /// with debug directories or finders of debug files).
+    ///
+    /// # Errors
+    ///
+    /// As [`Recorder::start`].
+    pub fn start_with(
+        target: &Target,
+        config: &Config,
+        symbolizer: Symbolizer,
+    ) -> Result<Recorder, Error> {
         let meta = Meta {
             unit: "samples".to_string(),
             sample_type: "cpu-clock".to_string(),
@@ -118,7 +138,7 @@ impl Recorder {
             child: None,
             pid: None,
             procs: ProcessTable::default(),
-            symbolizer: Symbolizer::new(),
+            symbolizer,
             pending: Vec::new(),
             profile: Profile::new(meta),
             stats: Stats::default(),
@@ -288,7 +308,12 @@ impl Recorder {
             // recording was cut short) is left to finish on its own.
             let _ = child.try_wait();
         }
-        Recording { profile: self.profile, stats }
+        Recording {
+            profile: self.profile,
+            stats,
+            symbols: self.symbolizer.stats().clone(),
+            module_files: self.symbolizer.module_files().clone(),
+        }
     }
 
     fn drain(&mut self) {

@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::cache::DebugCache;
 use super::layer::{self, LayerScan, Problem};
-use super::{Error, IndexOptions};
+use super::IndexOptions;
+use crate::Error;
 
 /// JSON documents larger than this are not manifests.
 const MAX_JSON_BYTES: u64 = 16 << 20;

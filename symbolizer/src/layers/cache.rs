@@ -18,7 +18,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Error, ImageIndex, INDEX_VERSION};
+use super::{ImageIndex, INDEX_VERSION};
+use crate::Error;
 
 /// A directory of debug files keyed by build-id, and of image indexes.
 #[derive(Clone, Debug)]

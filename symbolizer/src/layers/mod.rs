@@ -22,7 +22,7 @@
 //! let archive = std::fs::File::open("image.tar").expect("docker save image > image.tar");
 //! let index = cache.index_archive(Some("sha256:0123"), archive, "image.tar", &IndexOptions::default())?;
 //! println!("{} debug files", index.objects.len());
-//! # Ok::<(), firebox_symbolizer::layers::Error>(())
+//! # Ok::<(), firebox_symbolizer::Error>(())
 //! ```
 //!
 //! # Limitations
@@ -33,6 +33,7 @@
 mod archive;
 mod cache;
 mod elf;
+mod finder;
 mod layer;
 #[cfg(test)]
 mod tests;
@@ -45,45 +46,14 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 pub use cache::DebugCache;
+pub use finder::LayerFinder;
 
+use crate::Error;
 use archive::ArchiveScan;
-use cache::{hex, unhex};
+use cache::hex;
 
 /// The version of the index format; indexes of other versions are rebuilt.
 pub(crate) const INDEX_VERSION: u32 = 1;
-
-/// What reading an image archive or using the cache failed with. Problems of
-/// single layers are not errors: they become [`ImageIndex::warnings`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The cache directory could not be created or written.
-    #[error("failed to use the debug cache at {}", path.display())]
-    Cache {
-        /// The directory or file.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The archive could not be read as a tar stream.
-    #[error("failed to read the image archive {what}")]
-    Archive {
-        /// The archive (a path, or the image it was exported from).
-        what: String,
-        /// What failed.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The archive has no manifest that says which layers make the image.
-    #[error("{what} is not an image archive: {reason}")]
-    NotAnImage {
-        /// The archive.
-        what: String,
-        /// What is missing.
-        reason: String,
-    },
-}
 
 /// Limits on what reading one image may cost.
 #[derive(Clone, Debug)]
@@ -132,6 +102,11 @@ pub struct IndexedObject {
 }
 
 impl ImageIndex {
+    /// Whether the image holds a debug-bearing file with `build_id`.
+    pub fn holds(&self, build_id: &[u8]) -> bool {
+        self.objects.contains_key(&hex(build_id))
+    }
+
     /// The cached file for `build_id`, when the image holds one.
     pub fn object(&self, cache: &DebugCache, build_id: &[u8]) -> Option<PathBuf> {
         self.objects.contains_key(&hex(build_id)).then(|| cache.object_path(build_id))
@@ -257,9 +232,4 @@ impl DebugCache {
         info!(image = key, objects = index.objects.len(), "indexed image layers");
         Ok(index)
     }
-}
-
-/// The build-id bytes of a hex key of [`ImageIndex::objects`].
-pub fn build_id_of(key: &str) -> Option<Vec<u8>> {
-    unhex(key)
 }
