@@ -50,7 +50,11 @@ pub struct IndexedImage {
 
 /// The containers `names` and `labels` select, each once, in the order
 /// given.
-pub fn select(docker: &Docker, names: &[String], labels: &[String]) -> anyhow::Result<Vec<Container>> {
+pub fn select(
+    docker: &Docker,
+    names: &[String],
+    labels: &[String],
+) -> anyhow::Result<Vec<Container>> {
     let mut out: Vec<Container> = Vec::new();
     for name in names {
         out.push(docker.container(name)?);
@@ -132,6 +136,18 @@ pub fn index_images(
     Ok(out)
 }
 
+/// The symbolizer settings for a recording: the images' finders, in order,
+/// and the debug directories.
+pub fn symbolizer_config(images: &[IndexedImage], debug_dirs: &[PathBuf]) -> SymbolizerConfig {
+    let finders = images
+        .iter()
+        .map(|i| {
+            Box::new(LayerFinder::new(i.cache.clone(), i.index.clone())) as Box<dyn DebugInfoFinder>
+        })
+        .collect();
+    SymbolizerConfig { finders, debug_dirs: debug_dirs.to_vec(), ..SymbolizerConfig::default() }
+}
+
 /// Sizes like `512`, `64K`, `512M`, `8G` (powers of 1024).
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -159,14 +175,4 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("99999999999T").is_err());
     }
-}
-
-/// The symbolizer settings for a recording: the images' finders, in order,
-/// and the debug directories.
-pub fn symbolizer_config(images: &[IndexedImage], debug_dirs: &[PathBuf]) -> SymbolizerConfig {
-    let finders = images
-        .iter()
-        .map(|i| Box::new(LayerFinder::new(i.cache.clone(), i.index.clone())) as Box<dyn DebugInfoFinder>)
-        .collect();
-    SymbolizerConfig { finders, debug_dirs: debug_dirs.to_vec(), ..SymbolizerConfig::default() }
 }

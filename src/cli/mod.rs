@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sample a process or a command and write a flame graph.
-    Record(record::RecordArgs),
+    Record(Box<record::RecordArgs>),
     /// Profile a bundled CPU workload for a few seconds and write
     /// firebox-demo.svg.
     Demo(demo::DemoArgs),
@@ -57,7 +57,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
 
     let result = match cli.command {
-        Command::Record(args) => record::run(args),
+        Command::Record(args) => record::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::DemoWorkload(args) => demo::workload(args),
     };

@@ -104,8 +104,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
         let docker = firebox_collectors::containers::Docker::connect()?;
         let selected = containers::select(&docker, &args.containers, &args.labels)?;
         let images = containers::index_images(Some(&docker), &selected, &args.debug)?;
-        let described =
-            Described { target: containers::target(&selected), label: containers::label(&selected) };
+        let described = Described {
+            target: containers::target(&selected),
+            label: containers::label(&selected),
+        };
         let extras = Extras {
             containers: selected,
             images,
@@ -113,7 +115,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
             json_summary: args.json_summary,
         };
         let duration = args.duration.or(Some(Duration::from_secs(30)));
-        return record_to(&described, &config, duration, &args.output, args.title.as_deref(), extras);
+        return record_to(
+            &described,
+            &config,
+            duration,
+            &args.output,
+            args.title.as_deref(),
+            extras,
+        );
     }
 
     let described = match (args.pid, args.command.is_empty()) {
@@ -161,10 +170,8 @@ pub fn record_to(
     }
 
     let started = Instant::now();
-    let symbolizer = Symbolizer::with_config(containers::symbolizer_config(
-        &extras.images,
-        &extras.debug_dirs,
-    ));
+    let symbolizer =
+        Symbolizer::with_config(containers::symbolizer_config(&extras.images, &extras.debug_dirs));
     let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
     let progress = Progress::new();
     let end = loop {
@@ -204,10 +211,8 @@ pub fn record_to(
         ));
     }
     if stats.lost > 0 {
-        warnings.push(format!(
-            "the kernel dropped {} samples: the ring buffer was full",
-            stats.lost
-        ));
+        warnings
+            .push(format!("the kernel dropped {} samples: the ring buffer was full", stats.lost));
     }
     for warning in &warnings {
         tracing::warn!("{warning}");

@@ -26,7 +26,8 @@ fn debug_origin(file: &Path, extras: &Extras, build_id: Option<&[u8]>) -> String
     if extras.debug_dirs.iter().any(|dir| file.starts_with(dir)) {
         return "debug-dir".to_string();
     }
-    let in_root = file.starts_with("/proc") && file.components().nth(3).is_some_and(|c| c.as_os_str() == "root");
+    let in_root = file.starts_with("/proc")
+        && file.components().nth(3).is_some_and(|c| c.as_os_str() == "root");
     match (in_root, extras.containers.is_empty()) {
         (true, false) => "container-root",
         (true, true) => "process-root",
@@ -41,7 +42,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Why frames of a module stayed unnamed, in a sentence.
 fn unresolved_reason(module: &str, file: Option<&ModuleFile>, extras: &Extras) -> String {
-    if module == "[unknown]" || module == "[jit]" || module.starts_with("[anon") || module == "//anon" {
+    if module == "[unknown]"
+        || module == "[jit]"
+        || module.starts_with("[anon")
+        || module == "//anon"
+    {
         return "addresses in anonymous memory that no perf map (/tmp/perf-PID.map in the \
                 process's root) names"
             .to_string();
@@ -59,7 +64,12 @@ fn unresolved_reason(module: &str, file: Option<&ModuleFile>, extras: &Extras) -
         places[0] = "the process's root".to_string();
     }
     for image in &extras.images {
-        places.push(format!("{} {} ({} debug files)", image.role, image.name, image.index.objects.len()));
+        places.push(format!(
+            "{} {} ({} debug files)",
+            image.role,
+            image.name,
+            image.index.objects.len()
+        ));
     }
     for dir in &extras.debug_dirs {
         places.push(format!("debug dir {}", dir.display()));
@@ -73,7 +83,13 @@ fn unresolved_reason(module: &str, file: Option<&ModuleFile>, extras: &Extras) -
 }
 
 /// The summary as JSON.
-pub fn build(recording: &Recording, stats: &Stats, extras: &Extras, label: &str, warnings: &[String]) -> Value {
+pub fn build(
+    recording: &Recording,
+    stats: &Stats,
+    extras: &Extras,
+    label: &str,
+    warnings: &[String],
+) -> Value {
     let mut modules = Vec::new();
     for (module, sources) in recording.symbols.by_module() {
         let file = recording.module_files.get(module);
@@ -81,9 +97,10 @@ pub fn build(recording: &Recording, stats: &Stats, extras: &Extras, label: &str,
         let mut from: BTreeMap<String, u64> = BTreeMap::new();
         for (source, n) in sources {
             let key = match source {
-                Source::DebugFile => file
-                    .and_then(|f| f.debug_file.as_deref())
-                    .map_or_else(|| "debug-file".to_string(), |d| debug_origin(d, extras, build_id)),
+                Source::DebugFile => file.and_then(|f| f.debug_file.as_deref()).map_or_else(
+                    || "debug-file".to_string(),
+                    |d| debug_origin(d, extras, build_id),
+                ),
                 other => other.as_str().to_string(),
             };
             *from.entry(key).or_default() += n;

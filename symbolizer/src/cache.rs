@@ -110,8 +110,11 @@ impl Binary {
 
     /// The binary known only by its debug file.
     fn from_debug_file(path: &Path, info: ElfInfo) -> Self {
-        let file =
-            ModuleFile { build_id: info.build_id.clone(), path: None, debug_file: Some(path.into()) };
+        let file = ModuleFile {
+            build_id: info.build_id.clone(),
+            path: None,
+            debug_file: Some(path.into()),
+        };
         Binary { segments: info.segments, names: load_elf(path, true), file }
     }
 

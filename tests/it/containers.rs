@@ -149,14 +149,7 @@ fn stripped_split() -> &'static StrippedSplit {
             // -O0: gcc 12 gives leaf functions no frame pointer at -O1 even
             // with -mno-omit-leaf-frame-pointer, and `hot` would drop out of
             // frame-pointer callchains that sample `spin`.
-            &[
-                "-O0",
-                "-g",
-                "-fno-omit-frame-pointer",
-                "-pthread",
-                "-static",
-                "-Wl,--build-id",
-            ],
+            &["-O0", "-g", "-fno-omit-frame-pointer", "-pthread", "-static", "-Wl,--build-id"],
         );
         let debug = dir.join("split.debug");
         let stripped = dir.join("split");
@@ -343,7 +336,11 @@ fn debug_file_from_an_image_layer_and_the_index_reused() {
     assert_named(&stacks, &format!("{};split", container.0));
     assert_eq!(summary["images"][0]["reused"], true, "the second run reuses the index");
     let again = std::fs::read_dir(&index).unwrap().flatten().next().unwrap();
-    assert_eq!(again.metadata().unwrap().modified().unwrap(), modified, "the index is not rewritten");
+    assert_eq!(
+        again.metadata().unwrap().modified().unwrap(),
+        modified,
+        "the index is not rewritten"
+    );
 }
 
 /// Without any debug file the frames are module+offset, and the summary
@@ -488,7 +485,11 @@ fn with_flipped_build_id(elf: &[u8]) -> Vec<u8> {
 fn perf_map_written_inside_the_container_is_used() {
     let scratch = Scratch::new("jit");
     let jit = scratch.path("jit");
-    compile(&[fixtures().join("workloads/jit.c")], &jit, &["-O1", "-static", "-fno-omit-frame-pointer"]);
+    compile(
+        &[fixtures().join("workloads/jit.c")],
+        &jit,
+        &["-O1", "-static", "-fno-omit-frame-pointer"],
+    );
     let image = Image::build(unique("jit"), &context(&scratch, &[(&jit, "jit")], &["/jit"]));
     let container = Container::run(unique("jit"), &image, &[], &["20"]);
     std::thread::sleep(Duration::from_millis(300));
@@ -512,10 +513,11 @@ fn docker_exec_during_the_recording_shows_up() {
     let files: Vec<(&Path, &str)> = files.iter().map(|(p, d)| (p.as_path(), *d)).collect();
     let image = Image::build(unique("exec"), &context(&scratch, &files, &["/split"]));
     let container = Container::run(unique("exec"), &image, &[], &["20"]);
-    let (stacks, summary, _) = record_while(&scratch, &["--container", &container.0, "-d", "4s"], || {
-        std::thread::sleep(Duration::from_millis(500));
-        docker_ok(&["exec", "-d", &container.0, "/other", "2"]);
-    });
+    let (stacks, summary, _) =
+        record_while(&scratch, &["--container", &container.0, "-d", "4s"], || {
+            std::thread::sleep(Duration::from_millis(500));
+            docker_ok(&["exec", "-d", &container.0, "/other", "2"]);
+        });
     let other: u64 = stacks
         .iter()
         .filter(|(s, _)| s.starts_with(&format!("{};other;", container.0)))
@@ -564,8 +566,11 @@ fn label_selects_every_matching_container() {
     let b = Container::run(unique("label-b"), &image, &["--label", &label], &["20"]);
     let (stacks, summary, _) = record(&scratch, &["--label", &label, "-d", "3s"]);
     for c in [&a, &b] {
-        let n: u64 =
-            stacks.iter().filter(|(s, _)| s.starts_with(&format!("{};", c.0))).map(|(_, n)| n).sum();
+        let n: u64 = stacks
+            .iter()
+            .filter(|(s, _)| s.starts_with(&format!("{};", c.0)))
+            .map(|(_, n)| n)
+            .sum();
         assert!(n >= 50, "{} has {n} samples: {stacks:#?}", c.0);
     }
     assert_eq!(summary["containers"].as_array().unwrap().len(), 2);
@@ -669,8 +674,17 @@ fn hostile_debug_archive_is_contained() {
     }
 
     let mut after = listing(&scratch.path(""));
-    after.retain(|p| !p.starts_with("cache/") && p != "out.folded" && p != "summary.json");
+    after.retain(|p| !p.starts_with("cache") && p != "out.folded" && p != "summary.json");
     assert_eq!(after, before, "nothing was written outside the cache");
+    let cache = scratch.path("cache/firebox/debug");
+    let id = &split.build_id;
+    let mut files = listing(&cache);
+    files.retain(|p| !cache.join(p).is_dir());
+    assert_eq!(
+        files,
+        [format!(".build-id/{}/{}.debug", &id[..2], &id[2..])],
+        "only the debug file is kept"
+    );
     for outside in [format!("/tmp/{marker}"), format!("/etc/{marker}"), format!("/{marker}")] {
         assert!(!Path::new(&outside).exists(), "{outside} was written");
     }
@@ -708,7 +722,12 @@ fn hostile_archive(debug: &[u8], debug_path: &str, marker: &str) -> Vec<u8> {
     corrupt.extend_from_slice(&[0x5a; 512]);
     let good = raw_tar(&[(debug_path.to_string(), debug.to_vec(), None)]);
 
-    let layers = [("escape/layer.tar", escape), ("bomb/layer.tar", bomb), ("corrupt/layer.tar", corrupt), ("good/layer.tar", good)];
+    let layers = [
+        ("escape/layer.tar", escape),
+        ("bomb/layer.tar", bomb),
+        ("corrupt/layer.tar", corrupt),
+        ("good/layer.tar", good),
+    ];
     let names: Vec<String> = layers.iter().map(|(n, _)| format!("\"{n}\"")).collect();
     let manifest = format!(r#"[{{"Config":"c.json","Layers":[{}]}}]"#, names.join(","));
     let mut entries: Vec<(String, Vec<u8>, Option<&str>)> =
@@ -729,7 +748,11 @@ fn raw_tar(entries: &[(String, Vec<u8>, Option<&str>)]) -> Vec<u8> {
         if let Some(target) = link {
             old.linkname[..target.len()].copy_from_slice(target.as_bytes());
         }
-        header.set_entry_type(if link.is_some() { tar::EntryType::Symlink } else { tar::EntryType::Regular });
+        header.set_entry_type(if link.is_some() {
+            tar::EntryType::Symlink
+        } else {
+            tar::EntryType::Regular
+        });
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
