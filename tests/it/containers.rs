@@ -276,7 +276,15 @@ fn assert_named(stacks: &BTreeMap<String, u64>, root: &str) {
     let run = share_under(stacks, root, "run");
     assert!(run >= 95.0, "only {run:.1}% of samples name `run`: {stacks:#?}");
     let hot = share_under(stacks, root, "hot");
-    assert!((hot - 75.0).abs() <= 7.0, "hot has {hot:.1}%, expected 75 ± 7: {stacks:#?}");
+    // Three standard deviations of a share of n samples, at least 5 points:
+    // under a loaded machine a container may get few samples.
+    let n: u64 =
+        stacks.iter().filter(|(s, _)| s.starts_with(&format!("{root};"))).map(|(_, n)| n).sum();
+    let tolerance = (300.0 * (0.75 * 0.25 / n as f64).sqrt()).max(5.0);
+    assert!(
+        (hot - 75.0).abs() <= tolerance,
+        "hot has {hot:.1}% of {n} samples, expected 75 ± {tolerance:.1}: {stacks:#?}"
+    );
     assert!(stacks.keys().any(|s| s.contains("main;run;step;hot")), "{stacks:#?}");
 }
 
@@ -523,7 +531,7 @@ fn docker_exec_during_the_recording_shows_up() {
         .filter(|(s, _)| s.starts_with(&format!("{};other;", container.0)))
         .map(|(_, n)| n)
         .sum();
-    assert!(other >= 50, "the exec'd process has {other} samples: {stacks:#?}");
+    assert!(other >= 20, "the exec'd process has {other} samples: {stacks:#?}");
     assert!(stacks.keys().any(|s| s.starts_with(&format!("{};split;", container.0))));
     assert!(summary["processes"].as_u64().unwrap() >= 2, "{summary:#}");
 }
