@@ -398,6 +398,29 @@ fn debug_image_gives_the_names() {
     assert_eq!(module(&summary, "split")["debug_file"]["origin"], "debug-image");
 }
 
+/// The debug file in a `--debug-dir` laid out as a build-id tree.
+#[test]
+fn debug_dir_gives_the_names() {
+    let scratch = Scratch::new("dbgdir");
+    let split = stripped_split();
+    let image = Image::build(
+        unique("dbgdir"),
+        &context(&scratch, &[(&split.binary(), "split")], &["/split"]),
+    );
+    let dir = scratch.path("debug");
+    let relative = split.build_id_path();
+    let target = dir.join(relative.trim_start_matches("usr/lib/debug/"));
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(split.debug(), &target).unwrap();
+    let container = Container::run(unique("dbgdir"), &image, &[], &["20"]);
+    let (stacks, summary, _) = record(
+        &scratch,
+        &["--container", &container.0, "-d", "3s", "--debug-dir", dir.to_str().unwrap()],
+    );
+    assert_named(&stacks, &format!("{};split", container.0));
+    assert_eq!(module(&summary, "split")["debug_file"]["origin"], "debug-dir");
+}
+
 /// Compiles the libwork library with its function named `name`.
 fn libwork(out: &Path, name: &str) {
     compile(
@@ -472,6 +495,8 @@ fn c27_libraries_are_read_through_the_container_mount_namespace() {
     assert!(rand > 10.0, "libc's random/random_r have {rand:.1}%: {stacks:#?}");
     let libc_entry = module(&summary, "libc.so.6");
     assert_eq!(libc_entry["build_id"], libc_id.as_str(), "{libc_entry:#}");
+    let file = libc_entry["file"].as_str().unwrap_or_default();
+    assert!(file.starts_with(&format!("/proc/{}/", container.pid())), "read from {file}");
     assert!(libc_entry["symbolized"].as_u64().unwrap() > 0, "{libc_entry:#}");
 }
 
@@ -509,6 +534,25 @@ fn perf_map_written_inside_the_container_is_used() {
     // container's /tmp, not perf-<host pid>.map.
     let map = format!("/proc/{}/root/tmp/perf-1.map", container.pid());
     assert!(Path::new(&map).exists(), "{map} is where the workload wrote its map");
+}
+
+/// The same JIT workload as a plain process: its map at
+/// `/tmp/perf-PID.map` names the code.
+#[test]
+fn perf_map_of_a_plain_process_is_used() {
+    let scratch = Scratch::new("jit-host");
+    let jit = scratch.path("jit");
+    compile(&[fixtures().join("workloads/jit.c")], &jit, &["-O1", "-fno-omit-frame-pointer"]);
+    let out = scratch.path("jit.folded");
+    let output =
+        firebox().args(["record", "-o"]).arg(&out).arg("--").arg(&jit).arg("2").output().unwrap();
+    let map = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(map.starts_with("/tmp/perf-") && map.ends_with(".map"), "{}", describe(&output));
+    std::fs::remove_file(&map).unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stacks = read_folded(&out);
+    let share = share_of(&stacks, "jit_spin_loop_[j]");
+    assert!(share > 60.0, "jit_spin_loop has {share:.1}% of samples: {stacks:#?}");
 }
 
 /// A process started with `docker exec` during the recording is sampled
