@@ -67,9 +67,55 @@ pub struct RecordArgs {
     /// Put each thread's name as a frame under its process.
     #[arg(long)]
     pub per_thread: bool,
+    /// How user stacks are walked: fp (frame pointers only), dwarf (unwind
+    /// a copy of the stack with DWARF CFI), auto (CFI where a module has it,
+    /// frame pointers elsewhere).
+    #[arg(long, value_enum, default_value_t = CallGraphArg::Auto)]
+    pub call_graph: CallGraphArg,
+    /// Bytes of user stack copied per sample for unwinding (8 to 65528;
+    /// `16K` works).
+    #[arg(long, default_value = "16K", value_parser = parse_stack_size)]
+    pub stack_size: u32,
     /// The command to start and profile until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// `--call-graph` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CallGraphArg {
+    /// Frame pointers only.
+    Fp,
+    /// DWARF CFI unwinding of a stack copy.
+    Dwarf,
+    /// Whatever gives full stacks: CFI, frame pointers where there is none.
+    Auto,
+}
+
+impl From<CallGraphArg> for perf::CallGraph {
+    fn from(arg: CallGraphArg) -> Self {
+        match arg {
+            CallGraphArg::Fp => perf::CallGraph::Fp,
+            CallGraphArg::Dwarf => perf::CallGraph::Dwarf,
+            CallGraphArg::Auto => perf::CallGraph::Auto,
+        }
+    }
+}
+
+fn parse_stack_size(text: &str) -> Result<u32, String> {
+    let (digits, scale) = match text.strip_suffix(['k', 'K']) {
+        Some(digits) => (digits, 1024),
+        None => (text, 1),
+    };
+    let bytes = digits
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size in bytes (like 16384 or 16K)"))?;
+    if !(8..=perf::MAX_STACK_SIZE).contains(&bytes) {
+        return Err(format!("{bytes} bytes is out of range: 8 to {}", perf::MAX_STACK_SIZE));
+    }
+    Ok(bytes & !7)
 }
 
 /// What a recording was of, for titles and messages.
@@ -96,6 +142,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
         frequency: args.frequency,
         kernel: !args.no_kernel,
         per_thread: args.per_thread,
+        call_graph: args.call_graph.into(),
+        stack_size: args.stack_size,
     };
     if !args.containers.is_empty() || !args.labels.is_empty() {
         if args.pid.is_some() || !args.command.is_empty() {
@@ -186,6 +234,7 @@ pub fn record_to(
         }
     };
     let elapsed = started.elapsed();
+    let ended = Instant::now();
     let emptied: Vec<(String, Instant)> =
         recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
     let recording = recorder.finish();
@@ -241,9 +290,14 @@ pub fn record_to(
         )
     }));
     output::write(&profile, format, output)?;
+    tracing::info!(
+        ms = ended.elapsed().as_millis() as u64,
+        "from the end of the recording to the written output"
+    );
 
     eprintln!(
-        "firebox: {} samples, {} lost, {} process{}, {} thread{}, {:.1}% of frames symbolized -> {}",
+        "firebox: {} samples, {} lost, {} process{}, {} thread{}, {:.1}% of frames symbolized, \
+         {:.1}% of stacks whole -> {}",
         stats.samples,
         stats.lost,
         stats.processes,
@@ -251,6 +305,7 @@ pub fn record_to(
         stats.threads,
         if stats.threads == 1 { "" } else { "s" },
         stats.symbolized_share() * 100.0,
+        stats.whole_share() * 100.0,
         output.display()
     );
     Ok(Outcome::Done)

@@ -7,18 +7,17 @@ use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use blazesym::helper::ElfResolver;
-use blazesym::symbolize::{FindSymOpts, Symbolize};
-use firebox_model::{Frame, FrameKind};
-use tracing::{debug, trace, warn};
+use firebox_model::Frame;
+use tracing::{debug, trace};
 
 use crate::config::{hex, SymbolizerConfig};
 use crate::elf::debug::{self, DebugQuery};
+use crate::elf::lookup::{error_chain, ElfFiles, ElfNames};
 use crate::elf::symtab::SymbolTable;
 use crate::elf::{virt_offset, ElfInfo, FileIdentity, Segment};
 use crate::process::live_path;
 use crate::resolve::binary_candidates;
-use crate::{names, Error, Mapping, ModuleFile, ProcessView, Source, Symbolized};
+use crate::{names, Mapping, ModuleFile, ProcessView, Source, Symbolized};
 
 /// Past this many entries a cache starts over, so a long-running agent does
 /// not grow without bound.
@@ -41,32 +40,26 @@ impl BinaryKey {
     }
 }
 
-/// A mapping of one process; a pid, its root and the mapping's own fields.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct MappingKey {
-    pid: u32,
+/// Where a mapping sits: the pid and the mapping's range and offset. Looking
+/// it up allocates nothing; the path, build-id and root are compared in
+/// [`KnownMapping`].
+type MappingSlot = (u32, u64, u64, u64);
+
+/// A mapping seen before and the binary it turned out to be.
+#[derive(Debug)]
+struct KnownMapping {
     root: PathBuf,
     mapping: Mapping,
+    binary: Option<usize>,
 }
 
 /// Where a binary's names are read from.
+#[derive(Debug)]
 enum Names {
-    /// blazesym over the binary or its debug file.
-    Elf { resolver: ElfResolver, debug_file: bool },
+    /// blazesym over the binary and its debug file.
+    Elf(Box<ElfNames>),
     /// A table read from memory (the vDSO).
     Table(SymbolTable),
-    /// Nothing could be loaded.
-    None,
-}
-
-impl std::fmt::Debug for Names {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Names::Elf { debug_file, .. } => write!(f, "Elf {{ debug_file: {debug_file} }}"),
-            Names::Table(_) => f.write_str("Table"),
-            Names::None => f.write_str("None"),
-        }
-    }
 }
 
 /// One binary, however many processes map it.
@@ -87,7 +80,7 @@ impl Binary {
         mapping: &Mapping,
         config: &SymbolizerConfig,
     ) -> Self {
-        let mut source = (path.to_path_buf(), false);
+        let mut debug_file = None;
         if !info.has_dwarf {
             let process_path = live_path(&mapping.path);
             let query = DebugQuery {
@@ -96,98 +89,32 @@ impl Binary {
                 path: &process_path,
                 root: &process.root,
             };
-            if let Some((debug_path, _)) = debug::find(&query, config) {
-                source = (debug_path, true);
-            }
+            debug_file = debug::find(&query, config);
         }
+        let files = ElfFiles {
+            binary: (path, info.has_dwarf),
+            debug_file: debug_file.as_ref().map(|(p, d)| (p.as_path(), d.has_dwarf, d.has_symtab)),
+        };
         let file = ModuleFile {
             build_id: info.build_id.clone(),
             path: Some(path.to_path_buf()),
-            debug_file: source.1.then(|| source.0.clone()),
+            debug_file: debug_file.as_ref().map(|(p, _)| p.clone()),
         };
-        Binary { segments: info.segments, names: load_elf(&source.0, source.1), file }
-    }
-
-    /// The binary known only by its debug file.
-    fn from_debug_file(path: &Path, info: ElfInfo) -> Self {
-        let file = ModuleFile {
-            build_id: info.build_id.clone(),
-            path: None,
-            debug_file: Some(path.into()),
-        };
-        Binary { segments: info.segments, names: load_elf(path, true), file }
+        let names = Names::Elf(Box::new(ElfNames::open(&files)));
+        Binary { segments: info.segments, names, file }
     }
 
     /// The frames at file offset `offset`, or none when no symbol holds it.
     fn symbolize(&self, offset: u64, inlined: bool) -> Option<Symbolized> {
         let vaddr = virt_offset(&self.segments, offset)?;
         match &self.names {
-            Names::Elf { resolver, debug_file } => {
-                let opts =
-                    if inlined { FindSymOpts::CodeInfoAndInlined } else { FindSymOpts::Basic };
-                let sym = match resolver.find_sym(vaddr, &opts) {
-                    Ok(Ok(sym)) => sym,
-                    Ok(Err(reason)) => {
-                        trace!(vaddr, %reason, "no symbol");
-                        return None;
-                    }
-                    Err(error) => {
-                        debug!(vaddr, %error, "symbol lookup failed");
-                        return None;
-                    }
-                };
-                let name = names::clean(sym.name);
-                if name.is_empty() {
-                    return None;
-                }
-                let mut frames = vec![Frame::native(name)];
-                frames.extend(
-                    sym.inlined
-                        .iter()
-                        .map(|f| names::clean(&f.name))
-                        .filter(|n| !n.is_empty())
-                        .map(|n| Frame::new(n, FrameKind::Inlined)),
-                );
-                let source = match (debug_file, sym.code_info.is_some()) {
-                    (true, _) => Source::DebugFile,
-                    (false, true) => Source::Dwarf,
-                    (false, false) => Source::Symtab,
-                };
-                Some(Symbolized { frames, source })
-            }
+            Names::Elf(names) => names.find(vaddr, inlined),
             Names::Table(table) => Some(Symbolized {
                 frames: vec![Frame::native(names::clean(table.find(vaddr)?))],
                 source: Source::Symtab,
             }),
-            Names::None => None,
         }
     }
-}
-
-/// blazesym's resolver for the ELF file at `path`.
-///
-/// No extra debug directories are passed: debug files are found by
-/// [`debug::find`], inside the process's root.
-fn load_elf(path: &Path, debug_file: bool) -> Names {
-    match ElfResolver::open_with_debug_dirs(path, Vec::<PathBuf>::new()) {
-        Ok(resolver) => Names::Elf { resolver, debug_file },
-        Err(source) => {
-            let error = Error::Symbols { path: path.to_path_buf(), source };
-            warn!(error = %error_chain(&error), "binary stays unsymbolized");
-            Names::None
-        }
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The binaries, mappings and results seen so far.
@@ -195,7 +122,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 pub(crate) struct BinaryCache {
     binaries: Vec<Binary>,
     by_key: HashMap<BinaryKey, usize>,
-    mappings: HashMap<MappingKey, Option<usize>>,
+    mappings: HashMap<MappingSlot, Vec<KnownMapping>>,
     results: HashMap<(usize, u64), Option<Symbolized>>,
 }
 
@@ -228,16 +155,24 @@ impl BinaryCache {
     /// The files behind `mapping` of `process`, once an address in it was
     /// symbolized.
     pub(crate) fn file_of(&self, process: &ProcessView, mapping: &Mapping) -> Option<&ModuleFile> {
-        let key =
-            MappingKey { pid: process.pid, root: process.root.clone(), mapping: mapping.clone() };
-        let id = (*self.mappings.get(&key)?)?;
-        Some(&self.binaries[id].file)
+        let slot = (process.pid, mapping.start, mapping.end, mapping.file_offset);
+        let known = self
+            .mappings
+            .get(&slot)?
+            .iter()
+            .find(|k| k.mapping == *mapping && k.root == process.root)?;
+        Some(&self.binaries[known.binary?].file)
+    }
+
+    /// How many binaries are loaded.
+    pub(crate) fn len(&self) -> usize {
+        self.binaries.len()
     }
 
     /// Forgets the mappings of `pid`, whose process is gone; the binaries
     /// stay, other processes may map them.
     pub(crate) fn forget_process(&mut self, pid: u32) {
-        self.mappings.retain(|key, _| key.pid != pid);
+        self.mappings.retain(|slot, _| slot.0 != pid);
     }
 
     fn symbolize_in(&mut self, id: usize, offset: u64, inlined: bool) -> Option<Symbolized> {
@@ -259,17 +194,21 @@ impl BinaryCache {
         config: &SymbolizerConfig,
         load: fn(&mut Self, &ProcessView, &Mapping, &SymbolizerConfig) -> Option<usize>,
     ) -> Option<usize> {
-        let key =
-            MappingKey { pid: process.pid, root: process.root.clone(), mapping: mapping.clone() };
-        if let Some(&known) = self.mappings.get(&key) {
-            return known;
+        let slot = (process.pid, mapping.start, mapping.end, mapping.file_offset);
+        let known = self
+            .mappings
+            .get(&slot)
+            .and_then(|seen| seen.iter().find(|k| k.mapping == *mapping && k.root == process.root));
+        if let Some(known) = known {
+            return known.binary;
         }
-        let id = load(self, process, mapping, config);
+        let binary = load(self, process, mapping, config);
         if self.mappings.len() >= MAX_ENTRIES {
             self.mappings.clear();
         }
-        self.mappings.insert(key, id);
-        id
+        let known = KnownMapping { root: process.root.clone(), mapping: mapping.clone(), binary };
+        self.mappings.entry(slot).or_default().push(known);
+        binary
     }
 
     /// Finds, checks and loads the binary of a file-backed mapping.
@@ -314,19 +253,11 @@ impl BinaryCache {
             return Some(self.add(key, binary));
         }
 
-        // With the binary out of reach, a debug file found by the mapping's
-        // build-id still names its functions.
-        let build_id = mapping.build_id.as_deref()?;
-        let path = live_path(&mapping.path);
-        let query = DebugQuery {
-            build_id: Some(build_id),
-            debuglink: None,
-            path: &path,
-            root: &process.root,
-        };
-        let (debug_path, info) = debug::find(&query, config)?;
-        let binary = Binary::from_debug_file(&debug_path, info);
-        Some(self.add(Some(BinaryKey::BuildId(build_id.to_vec())), binary))
+        // TODO: with the binary out of reach, its debug file alone could name
+        // functions, but a debug file's program headers lose the file offsets
+        // that turn a mapping offset into an address; a finder's copy of the
+        // binary (`DebugInfoFinder::find_binary`) is the way for now.
+        None
     }
 
     /// Reads the vDSO out of the process's memory.

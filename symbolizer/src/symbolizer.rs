@@ -78,6 +78,11 @@ impl Symbolizer {
     /// `mapping`. An address nothing resolves gives `module+0xoffset` (or
     /// `[unknown]` in anonymous memory no perf map covers).
     pub fn user(&mut self, process: &ProcessView, mapping: &Mapping, addr: u64) -> Symbolized {
+        if addr < mapping.start || addr >= mapping.end {
+            debug!(addr, start = mapping.start, end = mapping.end, "address outside its mapping");
+            self.stats.record("[unknown]", Source::Unresolved);
+            return Symbolized::unknown();
+        }
         let (module, symbolized) = match mapping.kind() {
             MappingKind::File | MappingKind::Memfd => {
                 let found = self.binaries.symbolize(process, mapping, addr, &self.config);
@@ -145,6 +150,11 @@ impl Symbolizer {
     /// frame when the perf map names it, else `[unknown]`.
     pub fn unmapped(&mut self, process: &ProcessView, addr: u64) -> Symbolized {
         self.jit(process, addr).unwrap_or_else(Symbolized::unknown)
+    }
+
+    /// How many distinct binaries (by build-id or file identity) are loaded.
+    pub fn loaded_binaries(&self) -> usize {
+        self.binaries.len()
     }
 
     /// Forgets what is known about the mappings and perf map of `pid`, whose

@@ -1,5 +1,7 @@
 //! firebox's integration tests: real processes, real files, the real binary.
 
 mod containers;
+mod names;
 mod record;
 mod support;
+mod unwind;

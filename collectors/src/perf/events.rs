@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use firebox_symbolizer::Mapping;
 use perf_event::data::Record;
 
+use super::unwind::UserRegs;
+
 /// `PERF_RECORD_MISC_COMM_EXEC`: this comm change comes from an `exec`.
 const MISC_COMM_EXEC: u16 = 1 << 13;
 
@@ -14,7 +16,14 @@ const MISC_COMM_EXEC: u16 = 1 << 13;
 #[derive(Debug)]
 pub(crate) enum Event {
     /// A sample: the callchain leaf first, with context markers in it.
-    Sample { pid: u32, tid: u32, time: u64, callchain: Vec<u64> },
+    Sample {
+        pid: u32,
+        tid: u32,
+        time: u64,
+        callchain: Vec<u64>,
+        /// User registers and the copy of the user stack, for unwinding.
+        user: Option<(UserRegs, Vec<u8>)>,
+    },
     /// An executable mapping appeared.
     Mmap { pid: u32, time: u64, mapping: Mapping },
     /// A thread was (re)named, or its process called `exec`.
@@ -22,7 +31,7 @@ pub(crate) enum Event {
     /// A process or thread was created.
     Fork { pid: u32, ppid: u32, tid: u32, time: u64 },
     /// A process or thread ended.
-    Exit { time: u64 },
+    Exit { pid: u32, tid: u32, time: u64 },
     /// The kernel dropped records because the ring buffer was full.
     Lost { count: u64, time: u64 },
 }
@@ -63,6 +72,10 @@ pub(crate) fn from_record(record: Record<'_>, misc: u16, raw: &[u8]) -> Option<E
             tid: sample.tid()?,
             time: sample.time()?,
             callchain: sample.callchain()?.to_vec(),
+            user: sample.regs_user().and_then(|regs| {
+                let regs = UserRegs::from_sampled(regs.mask, &regs.regs)?;
+                Some((regs, sample.stack_user()?.to_vec()))
+            }),
         },
         Record::Mmap2(mmap) => Event::Mmap {
             pid: mmap.pid,
@@ -96,7 +109,7 @@ pub(crate) fn from_record(record: Record<'_>, misc: u16, raw: &[u8]) -> Option<E
         Record::Fork(fork) => {
             Event::Fork { pid: fork.pid, ppid: fork.ppid, tid: fork.tid, time: fork.time }
         }
-        Record::Exit(exit) => Event::Exit { time: exit.time },
+        Record::Exit(exit) => Event::Exit { pid: exit.pid, tid: exit.tid, time: exit.time },
         Record::Lost(lost) => Event::Lost { count: lost.lost, time: trailer_time().unwrap_or(0) },
         Record::LostSamples(lost) => {
             Event::Lost { count: lost.lost, time: trailer_time().unwrap_or(0) }

@@ -29,6 +29,7 @@ mod procs;
 mod recorder;
 mod stacks;
 mod sys;
+mod unwind;
 
 use std::ffi::OsString;
 use std::io;
@@ -59,6 +60,21 @@ pub struct Cgroup {
     pub dir: PathBuf,
 }
 
+/// How user stacks are walked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallGraph {
+    /// The kernel's frame-pointer callchain only: cheapest, but one or two
+    /// frames deep through code built without frame pointers.
+    Fp,
+    /// Unwind a copy of each sample's user stack with the modules' DWARF
+    /// CFI (falling back to frame pointers in modules without CFI).
+    Dwarf,
+    /// Full stacks everywhere: DWARF CFI where a module has it, frame
+    /// pointers where it has not.
+    #[default]
+    Auto,
+}
+
 /// How to sample.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -68,11 +84,32 @@ pub struct Config {
     pub kernel: bool,
     /// Put the thread name as a frame under the process.
     pub per_thread: bool,
+    /// How user stacks are walked.
+    pub call_graph: CallGraph,
+    /// Bytes of user stack copied with each sample for unwinding; a
+    /// multiple of 8 up to [`MAX_STACK_SIZE`].
+    pub stack_size: u32,
 }
+
+/// The most user stack the kernel copies into one sample.
+pub const MAX_STACK_SIZE: u32 = 65528;
 
 impl Default for Config {
     fn default() -> Self {
-        Config { frequency: 99, kernel: true, per_thread: false }
+        Config {
+            frequency: 99,
+            kernel: true,
+            per_thread: false,
+            call_graph: CallGraph::Auto,
+            stack_size: 16 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Whether samples carry registers and a stack copy to unwind.
+    pub fn unwinds(&self) -> bool {
+        self.call_graph != CallGraph::Fp
     }
 }
 

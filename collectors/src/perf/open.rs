@@ -8,10 +8,11 @@ use std::ops::Range;
 use perf_event::events::Software;
 use perf_event::{Builder, Clock, Counter, SampleFlag, Sampler};
 
-use super::{sys, Config, Error};
+use super::{sys, unwind, Config, Error, MAX_STACK_SIZE};
 
-/// Ring buffer data size per CPU.
+/// Ring buffer data size per CPU with callchains only, and with stack copies.
 const RING_BYTES: usize = 512 * 1024;
+const RING_BYTES_UNWIND: usize = 4 * 1024 * 1024;
 
 /// The open events of a recording.
 pub(crate) struct Events {
@@ -51,7 +52,8 @@ impl Events {
                     self.others.push(counter);
                 }
                 None => {
-                    let ring = counter.sampled(RING_BYTES).map_err(Error::Ring)?;
+                    let bytes = if config.unwinds() { RING_BYTES_UNWIND } else { RING_BYTES };
+                    let ring = counter.sampled(bytes).map_err(Error::Ring)?;
                     self.rings.push(ring);
                 }
             }
@@ -135,6 +137,11 @@ fn builder(config: &Config, on_exec: bool) -> Builder<'static> {
         .exclude_hv(true)
         .enabled(false)
         .enable_on_exec(on_exec);
+    if config.unwinds() {
+        b.sample(SampleFlag::REGS_USER | SampleFlag::STACK_USER)
+            .sample_regs_user(unwind::REGS_MASK)
+            .sample_stack_user(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7);
+    }
     b
 }
 

@@ -18,6 +18,9 @@ pub(crate) struct Process {
     /// Whether `/proc/PID/maps` was read already for addresses no mmap
     /// record covered.
     pub(crate) maps_read: bool,
+    /// Bumped whenever the mappings change, so derived state (unwind
+    /// tables) knows to rebuild.
+    pub(crate) generation: u64,
 }
 
 impl Process {
@@ -28,8 +31,14 @@ impl Process {
         (addr < m.end).then_some(m)
     }
 
+    /// Every executable mapping, by start address.
+    pub(crate) fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
     /// Adds a mapping, cutting away whatever older ones it overlaps.
     pub(crate) fn map(&mut self, new: Mapping) {
+        self.generation += 1;
         let mut kept = Vec::with_capacity(self.mappings.len() + 2);
         for m in self.mappings.drain(..) {
             if m.end <= new.start || m.start >= new.end {
@@ -51,6 +60,7 @@ impl Process {
 
     /// Forgets every mapping (the process called `exec`).
     pub(crate) fn clear_mappings(&mut self) {
+        self.generation += 1;
         self.mappings.clear();
         self.maps_read = false;
     }

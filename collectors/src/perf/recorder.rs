@@ -18,6 +18,7 @@ use super::open::Events;
 use super::procs::{self, ProcessTable};
 use super::stacks::{self, Callchain, FrameCounts};
 use super::sys::{self, HeldChild};
+use super::unwind::{StackUnwinder, UserRegs};
 use super::{Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
 
@@ -51,6 +52,11 @@ pub struct Stats {
     pub frames_symbolized: u64,
     /// Samples whose callchain hit the kernel's depth limit.
     pub truncated: u64,
+    /// Samples whose user stack reached its thread's entry point (`_start`,
+    /// `start_thread`, `clone3`): stacks known to be whole.
+    pub whole_stacks: u64,
+    /// Samples that had a user stack at all.
+    pub user_stacks: u64,
 }
 
 impl Stats {
@@ -60,6 +66,15 @@ impl Stats {
             return 0.0;
         }
         self.frames_symbolized as f64 / self.frames as f64
+    }
+
+    /// The share of samples with a user stack whose stack reached its
+    /// thread's entry point, 0 to 1.
+    pub fn whole_share(&self) -> f64 {
+        if self.user_stacks == 0 {
+            return 0.0;
+        }
+        self.whole_stacks as f64 / self.user_stacks as f64
     }
 }
 
@@ -90,6 +105,7 @@ pub struct Recorder {
     counts: FrameCounts,
     pids: HashSet<u32>,
     tids: HashSet<u32>,
+    unwinder: StackUnwinder,
     cgroups: Vec<CgroupState>,
     /// The cgroup target each process was seen in.
     pid_cgroup: HashMap<u32, usize>,
@@ -147,6 +163,7 @@ impl Recorder {
             tids: HashSet::new(),
             cgroups: Vec::new(),
             pid_cgroup: HashMap::new(),
+            unwinder: StackUnwinder::new(),
         };
         match target {
             Target::Pid(pid) => recorder.attach(*pid)?,
@@ -348,7 +365,9 @@ impl Recorder {
 
     fn process(&mut self, event: Event) {
         match event {
-            Event::Sample { pid, tid, callchain, .. } => self.sample(pid, tid, &callchain),
+            Event::Sample { pid, tid, callchain, user, .. } => {
+                self.sample(pid, tid, &callchain, user)
+            }
             Event::Mmap { pid, mapping, .. } => self.procs.entry(pid).map(mapping),
             Event::Comm { pid, tid, name, exec, .. } => {
                 let process = self.procs.entry(pid);
@@ -366,12 +385,16 @@ impl Recorder {
                     self.procs.fork(ppid, pid);
                 }
             }
-            Event::Exit { .. } => {}
+            Event::Exit { pid, tid, .. } => {
+                if pid == tid {
+                    self.unwinder.forget(pid);
+                }
+            }
             Event::Lost { count, .. } => self.stats.lost += count,
         }
     }
 
-    fn sample(&mut self, pid: u32, tid: u32, raw: &[u64]) {
+    fn sample(&mut self, pid: u32, tid: u32, raw: &[u64], user: Option<(UserRegs, Vec<u8>)>) {
         // pid 0 is the idle task: the event only counts the target's
         // threads, so such a record is noise.
         if pid == 0 {
@@ -381,12 +404,28 @@ impl Recorder {
         self.pids.insert(pid);
         self.tids.insert(tid);
 
-        let chain = Callchain::parse(raw);
+        let mut chain = Callchain::parse(raw);
+        if let Some((regs, stack)) = user.filter(|_| self.config.unwinds()) {
+            let process = self.procs.entry(pid);
+            if !process.maps_read && process.mapping(regs.ip).is_none() {
+                self.procs.load_from_proc(pid);
+            }
+            if let Some(process) = self.procs.get(pid) {
+                chain.user = self.unwinder.unwind(pid, process, regs, &stack);
+                chain.truncated = false;
+            }
+        }
         if chain.truncated {
             self.stats.truncated += 1;
         }
-        let body =
+        if !chain.user.is_empty() {
+            self.stats.user_stacks += 1;
+        }
+        let (body, whole) =
             stacks::resolve(&chain, pid, &mut self.procs, &mut self.symbolizer, &mut self.counts);
+        if whole {
+            self.stats.whole_stacks += 1;
+        }
 
         let process = self.procs.entry(pid);
         let mut frames = Vec::with_capacity(body.len() + 3);

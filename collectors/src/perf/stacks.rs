@@ -55,15 +55,27 @@ pub(crate) struct FrameCounts {
     pub(crate) symbolized: u64,
 }
 
+/// Names of the functions a thread's stack starts in: a stack unwound down
+/// to one of them is whole.
+const ENTRY_POINTS: &[&str] =
+    &["_start", "start_thread", "clone", "clone3", "__clone", "__clone3", "runtime.goexit"];
+
+/// Whether a stack whose root-most user frame is `frame` reached its
+/// thread's entry point.
+pub(crate) fn is_entry_point(frame: &Frame) -> bool {
+    ENTRY_POINTS.contains(&frame.name.as_str())
+}
+
 /// Resolves the callchain of a sample of `pid` into frames, root first,
-/// without the process and thread roots.
+/// without the process and thread roots. Also says whether the user stack
+/// reached its thread's entry point.
 pub(crate) fn resolve(
     chain: &Callchain,
     pid: u32,
     procs: &mut ProcessTable,
     symbolizer: &mut Symbolizer,
     counts: &mut FrameCounts,
-) -> Vec<Frame> {
+) -> (Vec<Frame>, bool) {
     let view = ProcessView::of_pid(pid);
     let mut frames = Vec::with_capacity(chain.user.len() + chain.kernel.len() + 1);
     if chain.truncated {
@@ -76,16 +88,18 @@ pub(crate) fn resolve(
     let lookup = |i: usize, addr: u64| if i == 0 { addr } else { addr.saturating_sub(1) };
 
     let leaf_in_kernel = !chain.kernel.is_empty();
+    let user_root = frames.len();
     for (i, &addr) in chain.user.iter().enumerate().rev() {
         let at = if leaf_in_kernel { addr.saturating_sub(1) } else { lookup(i, addr) };
         let symbolized = user_frame(&view, at, procs, symbolizer);
         push(&mut frames, symbolized, counts);
     }
+    let whole = frames.get(user_root).is_some_and(is_entry_point);
     for (i, &addr) in chain.kernel.iter().enumerate().rev() {
         let symbolized = symbolizer.kernel(lookup(i, addr));
         push(&mut frames, symbolized, counts);
     }
-    frames
+    (frames, whole)
 }
 
 fn user_frame(
