@@ -33,6 +33,13 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Container tests take turns: each busy container would otherwise starve
+/// the others of the CPU, and their sample counts with it.
+fn engine_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn require_daemon() {
     let output = docker(&["version", "--format", "{{.Server.Version}}"]);
     assert!(
@@ -303,6 +310,7 @@ fn split_with_debug_layer(scratch: &Scratch, what: &str) -> Image {
 /// (with the image layers left out, so the root is what serves).
 #[test]
 fn c28_debug_file_in_the_container_root_by_build_id() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("c28");
     let image = split_with_debug_layer(&scratch, "c28");
     let container = Container::run(unique("c28"), &image, &[], &["20"]);
@@ -320,6 +328,7 @@ fn c28_debug_file_in_the_container_root_by_build_id() {
 /// the same image reuses the index instead of exporting again.
 #[test]
 fn debug_file_from_an_image_layer_and_the_index_reused() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("layer");
     let image = split_with_debug_layer(&scratch, "layer");
     let container =
@@ -355,6 +364,7 @@ fn debug_file_from_an_image_layer_and_the_index_reused() {
 /// says why.
 #[test]
 fn without_debug_info_frames_are_module_offsets_and_the_summary_says_why() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("nodebug");
     let split = stripped_split();
     let image = Image::build(
@@ -377,6 +387,7 @@ fn without_debug_info_frames_are_module_offsets_and_the_summary_says_why() {
 /// The stripped binary with its symbols only in `--debug-image`.
 #[test]
 fn debug_image_gives_the_names() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("dbgimg");
     let split = stripped_split();
     let image = Image::build(
@@ -401,6 +412,7 @@ fn debug_image_gives_the_names() {
 /// The debug file in a `--debug-dir` laid out as a build-id tree.
 #[test]
 fn debug_dir_gives_the_names() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("dbgdir");
     let split = stripped_split();
     let image = Image::build(
@@ -445,6 +457,7 @@ fn libwork(out: &Path, name: &str) {
 /// Names must come from the container's files.
 #[test]
 fn c27_libraries_are_read_through_the_container_mount_namespace() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("c27");
     // The same absolute path on the host and in the image.
     let shared_dir = scratch.path("lib");
@@ -516,6 +529,7 @@ fn with_flipped_build_id(elf: &[u8]) -> Vec<u8> {
 /// namespace pid, names its JIT code.
 #[test]
 fn perf_map_written_inside_the_container_is_used() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("jit");
     let jit = scratch.path("jit");
     compile(
@@ -540,6 +554,7 @@ fn perf_map_written_inside_the_container_is_used() {
 /// `/tmp/perf-PID.map` names the code.
 #[test]
 fn perf_map_of_a_plain_process_is_used() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("jit-host");
     let jit = scratch.path("jit");
     compile(&[fixtures().join("workloads/jit.c")], &jit, &["-O1", "-fno-omit-frame-pointer"]);
@@ -559,6 +574,7 @@ fn perf_map_of_a_plain_process_is_used() {
 /// under the container's root frame.
 #[test]
 fn docker_exec_during_the_recording_shows_up() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("exec");
     let split = stripped_split();
     let files = [(split.binary(), "split"), (split.binary(), "other")];
@@ -584,6 +600,7 @@ fn docker_exec_during_the_recording_shows_up() {
 /// collected is written, with a warning, and the exit code is 0.
 #[test]
 fn container_stopping_midway_keeps_the_samples() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("stop");
     let split = stripped_split();
     let image = Image::build(
@@ -607,6 +624,7 @@ fn container_stopping_midway_keeps_the_samples() {
 /// its own root frame.
 #[test]
 fn label_selects_every_matching_container() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("label");
     let split = stripped_split();
     let image = Image::build(
@@ -639,6 +657,7 @@ fn assert_error(output: &Output, needle: &str) {
 /// A name that matches no container is an error with exit code 2.
 #[test]
 fn no_such_container_is_an_error() {
+    let _turn = engine_turn();
     require_daemon();
     let name = unique("missing");
     let output =
@@ -650,6 +669,7 @@ fn no_such_container_is_an_error() {
 /// socket.
 #[test]
 fn docker_not_running_names_the_socket() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("nodaemon");
     let socket = scratch.path("docker.sock");
     // A socket file that nothing listens on any more.
@@ -667,6 +687,7 @@ fn docker_not_running_names_the_socket() {
 /// sample: an error that says so.
 #[test]
 fn created_container_is_not_running() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("created");
     let split = stripped_split();
     let image = Image::build(
@@ -687,6 +708,7 @@ fn created_container_is_not_running() {
 /// and the profile still comes out with the names from the good layer.
 #[test]
 fn hostile_debug_archive_is_contained() {
+    let _turn = engine_turn();
     let scratch = Scratch::new("hostile");
     let split = stripped_split();
     let image = Image::build(
