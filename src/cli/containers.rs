@@ -121,7 +121,9 @@ pub fn index_images(
             Some(index) => index,
             None => {
                 let docker = docker.context("exporting an image needs the Docker daemon")?;
-                tracing::info!(image = %name, "exporting the image to index its debug files");
+                eprintln!(
+                    "firebox: reading the layers of image {name} for debug files (once per image)"
+                );
                 let export = std::io::BufReader::with_capacity(1 << 20, docker.export_image(&id));
                 cache.index_archive(Some(&id), export, &format!("image {name}"), &options)?
             }

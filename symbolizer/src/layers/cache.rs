@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{ImageIndex, INDEX_VERSION};
+pub(crate) use crate::config::hex;
 use crate::Error;
 
 /// A directory of debug files keyed by build-id, and of image indexes.
@@ -45,7 +46,9 @@ impl DebugCache {
     /// The default place: `$XDG_CACHE_HOME/firebox/debug`, else
     /// `$HOME/.cache/firebox/debug`; `None` when neither variable is set.
     pub fn default_dir() -> Option<PathBuf> {
-        let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        // A relative XDG_CACHE_HOME is invalid by the spec and ignored.
+        let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
+        let base = match xdg {
             Some(dir) => PathBuf::from(dir),
             None => {
                 PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache")
@@ -128,11 +131,6 @@ impl DebugCache {
         }
         result
     }
-}
-
-/// `bytes` as lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The bytes of lowercase or uppercase hex text.

@@ -1,7 +1,9 @@
 //! What the layer index needs to know of an ELF file held in memory: its
 //! build-id, and whether it carries anything a stripped binary lacks.
 
-use object::{Object, ObjectSection};
+use std::path::Path;
+
+use crate::elf::ElfInfo;
 
 /// The facts of one ELF file found in a layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,8 +14,7 @@ pub(crate) struct ElfFacts {
     pub(crate) dwarf: bool,
     /// It holds a `.symtab` with contents.
     pub(crate) symtab: bool,
-    /// Its `.text` has contents: a whole binary, not a debug-only file made
-    /// by `objcopy --only-keep-debug`.
+    /// It is a whole binary, not a debug-only file.
     pub(crate) code: bool,
 }
 
@@ -30,18 +31,11 @@ pub(crate) fn is_elf(head: &[u8]) -> bool {
     head.starts_with(b"\x7fELF")
 }
 
-/// The facts of the ELF file in `data`; `None` when it does not parse or has
-/// no GNU build-id (such a file cannot be matched to a mapping by content).
-pub(crate) fn facts(data: &[u8]) -> Option<ElfFacts> {
-    let file = object::File::parse(data).ok()?;
-    let build_id = file.build_id().ok().flatten().filter(|id| !id.is_empty())?.to_vec();
-    let has_contents = |name: &str| {
-        file.section_by_name(name).and_then(|s| s.file_range()).is_some_and(|(_, size)| size > 0)
-    };
-    Some(ElfFacts {
-        build_id,
-        dwarf: has_contents(".debug_info") || has_contents(".zdebug_info"),
-        symtab: has_contents(".symtab"),
-        code: has_contents(".text"),
-    })
+/// The facts of the ELF file in `data` (at `path` in its layer); `None` when
+/// it does not parse or has no GNU build-id (such a file cannot be matched to
+/// a mapping by content).
+pub(crate) fn facts(data: &[u8], path: &str) -> Option<ElfFacts> {
+    let info = ElfInfo::from_bytes(data, Path::new(path)).ok()?;
+    let build_id = info.build_id.filter(|id| !id.is_empty())?;
+    Some(ElfFacts { build_id, dwarf: info.has_dwarf, symtab: info.has_symtab, code: info.has_code })
 }

@@ -143,7 +143,7 @@ fn read_entries(
         let kind = match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous => {
                 let size = entry.size();
-                match read_object(&mut entry, size, options, scan)? {
+                match read_object(&mut entry, &path, size, options, scan)? {
                     Some(facts) => {
                         if !cache.has_object(&facts.build_id) {
                             cache.store_object(&facts.build_id, &facts.data)?;
@@ -181,6 +181,7 @@ struct ReadObject {
 /// `None` for anything else (what is left unread the archive skips).
 fn read_object(
     entry: &mut impl Read,
+    path: &str,
     size: u64,
     options: &IndexOptions,
     scan: &mut LayerScan,
@@ -196,7 +197,7 @@ fn read_object(
     let mut data = Vec::with_capacity(size as usize);
     data.extend_from_slice(&magic);
     entry.read_to_end(&mut data)?;
-    let Some(facts) = elf::facts(&data) else { return Ok(None) };
+    let Some(facts) = elf::facts(&data, path) else { return Ok(None) };
     if !facts.has_debug_info() {
         return Ok(None);
     }

@@ -52,7 +52,7 @@ fn debug_file(dir: &Path, name: &str, function: &str) -> (Vec<u8>, Vec<u8>) {
         .expect("`objcopy` (binutils) is needed to make debug files");
     assert!(status.success());
     let data = std::fs::read(&debug).unwrap();
-    let build_id = elf::facts(&data).expect("the debug file has a build-id").build_id;
+    let build_id = elf::facts(&data, "test").expect("the debug file has a build-id").build_id;
     (data, build_id)
 }
 
