@@ -49,7 +49,7 @@ impl DebugCache {
         // A relative XDG_CACHE_HOME is invalid by the spec and ignored.
         let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
         let base = match xdg {
-            Some(dir) => PathBuf::from(dir),
+            Some(dir) => dir,
             None => {
                 PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache")
             }
