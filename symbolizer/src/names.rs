@@ -194,6 +194,8 @@ pub fn strip_arguments(name: &str) -> &str {
             }
         }
         match bytes[i] {
+            // The `->` of a Rust `fn() -> T` type closes nothing.
+            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
             b'<' | b'[' | b'{' => depth += 1,
             b'>' | b']' | b'}' => depth = depth.saturating_sub(1),
             b'(' if depth == 0 => {
@@ -235,6 +237,17 @@ fn closing_paren(bytes: &[u8], open: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The arrow of a function type inside generic arguments closes no
+    /// bracket, so the arguments are not cut there.
+    #[test]
+    fn arrow_in_generic_arguments_is_no_bracket() {
+        assert_eq!(
+            strip_arguments("call_once<fn() -> std::process::ExitCode, ()>(fn() -> ExitCode)"),
+            "call_once<fn() -> std::process::ExitCode, ()>"
+        );
+        assert_eq!(strip_arguments("Foo::operator->(int)"), "Foo::operator->");
+    }
 
     /// C30: every input of the case gives exactly the expected name.
     #[test]

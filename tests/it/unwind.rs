@@ -120,3 +120,29 @@ fn frame_pointers_alone_give_short_stacks() {
     assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
     assert!(share < 20.0, "{share:.1}% whole with frame pointers alone: {stacks:#?}");
 }
+
+/// A Rust binary built with `-O` (no frame pointers, text segment not at
+/// its file offset): its stacks are whole from `_start` to the leaf.
+#[test]
+fn rust_stacks_are_whole() {
+    let dir = Scratch::new("unwind-rust");
+    let bin = dir.path("names-rs");
+    let status = std::process::Command::new("rustc")
+        .args(["-O", "-g", "-o"])
+        .arg(&bin)
+        .arg(fixtures().join("workloads/names.rs"))
+        .status()
+        .expect("rustc is needed to build the Rust workload");
+    assert!(status.success(), "rustc failed on names.rs");
+    let out = dir.path("rust.folded");
+    let output =
+        firebox().args(["record", "-o"]).arg(&out).arg("--").arg(&bin).arg("2").output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let stacks = read_folded(&out);
+    let leaf = "<[T: 4] as names::Tally>::tally";
+    let chain: &[&[&str]] = &[START, &["main"], &["names::main"], &[leaf]];
+    let (share, samples) = whole_share(&stacks, leaf, &[chain]);
+    assert!(samples > 100, "too few samples in tally ({samples}): {stacks:#?}");
+    assert!(share >= 95.0, "{share:.1}% of tally samples are whole: {stacks:#?}");
+}

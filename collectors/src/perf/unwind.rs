@@ -86,10 +86,16 @@ impl UnwindFile {
     }
 
     /// What to add to a file's virtual addresses to get where they are in
-    /// a process that mapped `mapping` of it.
+    /// a process that mapped `mapping` of it. The kernel maps a segment
+    /// from its page-aligned offset, so the segment is the one whose offset
+    /// rounds down to the mapping's; segments may share a page, so mere
+    /// containment could pick the one before.
     fn bias(&self, mapping: &Mapping) -> Option<u64> {
-        let (range, vaddr) =
-            self.segments.iter().find(|(r, _)| r.contains(&mapping.file_offset))?;
+        const PAGE: u64 = 4096;
+        let aligned =
+            self.segments.iter().find(|(r, _)| r.start & !(PAGE - 1) == mapping.file_offset);
+        let (range, vaddr) = aligned
+            .or_else(|| self.segments.iter().find(|(r, _)| r.contains(&mapping.file_offset)))?;
         Some(
             mapping
                 .start

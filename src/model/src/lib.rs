@@ -32,4 +32,4 @@ mod folded;
 mod profile;
 
 pub use folded::{escape_frame_name, folded_frame_name};
-pub use profile::{Frame, FrameId, FrameKind, Meta, Profile};
+pub use profile::{Frame, FrameDetail, FrameId, FrameKind, Meta, Profile};

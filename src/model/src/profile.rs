@@ -66,6 +66,28 @@ impl Frame {
     }
 }
 
+/// Where a frame's code is, when the source of the profile knows: formats
+/// that hold it (pprof, speedscope) carry it along. Frames stay identified
+/// by name and kind alone; a detail is an annotation, never a key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrameDetail {
+    /// The source file of the function.
+    pub file: Option<String>,
+    /// A line in `file` (the function's first line, or one that ran).
+    pub line: Option<u32>,
+    /// The binary or library (DSO) the code lives in.
+    pub module: Option<String>,
+    /// The GNU build-id of `module`, in lowercase hex.
+    pub build_id: Option<String>,
+}
+
+impl FrameDetail {
+    /// True when nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self == &FrameDetail::default()
+    }
+}
+
 /// Index of an interned frame in its [`Profile`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FrameId(pub u32);
@@ -106,6 +128,7 @@ pub struct Profile {
     frames: Vec<Frame>,
     frame_ids: HashMap<Frame, FrameId>,
     stacks: HashMap<Vec<FrameId>, u64>,
+    details: HashMap<FrameId, FrameDetail>,
 }
 
 impl Profile {
@@ -139,6 +162,25 @@ impl Profile {
     /// Every interned frame, in id order.
     pub fn frames(&self) -> &[Frame] {
         &self.frames
+    }
+
+    /// Records where the code of frame `id` is. The first detail given for a
+    /// frame is kept; later ones only fill what it lacks.
+    pub fn set_detail(&mut self, id: FrameId, detail: FrameDetail) {
+        if detail.is_empty() {
+            return;
+        }
+        let known = self.details.entry(id).or_default();
+        let FrameDetail { file, line, module, build_id } = detail;
+        known.file = known.file.take().or(file);
+        known.line = known.line.take().or(line);
+        known.module = known.module.take().or(module);
+        known.build_id = known.build_id.take().or(build_id);
+    }
+
+    /// Where the code of frame `id` is, when known.
+    pub fn detail(&self, id: FrameId) -> Option<&FrameDetail> {
+        self.details.get(&id)
     }
 
     /// Adds `weight` to the stack of interned frames, root first. Empty
@@ -185,6 +227,9 @@ impl Profile {
     /// frames. The metadata of `self` is kept.
     pub fn merge(&mut self, other: &Profile) {
         let map: Vec<FrameId> = other.frames.iter().map(|f| self.intern(f.clone())).collect();
+        for (id, detail) in &other.details {
+            self.set_detail(map[id.0 as usize], detail.clone());
+        }
         for (stack, weight) in other.stacks() {
             let stack: Vec<FrameId> = stack.iter().map(|id| map[id.0 as usize]).collect();
             self.add(&stack, weight);

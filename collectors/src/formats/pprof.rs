@@ -1,0 +1,467 @@
+//! Google's pprof format (`profile.proto`), gzipped or plain, as Go's
+//! runtime/pprof and many other profilers write it.
+//!
+//! One sample type becomes the profile's weight ([`SampleType`]; by default
+//! the one `go tool pprof` shows: `default_sample_type`, else the last).
+//! Each location expands into its inlined functions, the caller first, the
+//! inlined ones marked [`FrameKind::Inlined`]; functions from `.go` files are
+//! [`FrameKind::Go`]. Locations without function information become address
+//! frames (`0x4a3f20`, or `libc.so.6+0x4a3f20` when the mapping names its
+//! file). File, line, module and build-id go into the frame's
+//! [`FrameDetail`]. Sample labels can become root frames
+//! ([`Options::group_by`]).
+//!
+//! # Broken references
+//!
+//! A location whose `mapping_id` names no mapping is read as unmapped; a line
+//! whose function does not exist is ignored. A sample that refers to a
+//! location that does not exist (id 0 included) is dropped. Each of these is
+//! counted and reported in one warning, with the value dropped.
+
+pub mod proto;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Read;
+use std::str::FromStr;
+
+use firebox_model::{Frame, FrameDetail, FrameId, FrameKind, Profile};
+use prost::Message;
+
+use crate::error::{Error, Position};
+use crate::formats::{detect, read_all, Format};
+
+/// Which of a profile's sample types to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SampleType {
+    /// `default_sample_type` when set, else the last type (what `go tool
+    /// pprof` shows).
+    #[default]
+    Default,
+    /// The type with this name (`alloc_space`, `cpu`).
+    Name(String),
+    /// The type at this 0-based index.
+    Index(usize),
+}
+
+impl FromStr for SampleType {
+    type Err = std::convert::Infallible;
+
+    /// A number is an index, anything else a name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.parse::<usize>() {
+            Ok(index) => SampleType::Index(index),
+            Err(_) => SampleType::Name(s.to_string()),
+        })
+    }
+}
+
+/// Settings of the pprof reader.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The sample type whose values become weights.
+    pub sample_type: SampleType,
+    /// A label key whose value becomes each sample's root frame
+    /// (`key=value`; `[no key]` for samples without it).
+    pub group_by: Option<String>,
+}
+
+/// Reads a pprof profile, gzipped or not, from `reader`.
+///
+/// # Errors
+///
+/// [`Error::Io`] when reading fails, [`Error::Gzip`] for a broken gzip
+/// stream, [`Error::Malformed`] for bytes that are not a profile.proto or
+/// values that no profile can hold, [`Error::Unsatisfied`] when the asked
+/// sample type is not in the file.
+pub fn from_reader<R: Read>(reader: R, options: &Options) -> Result<Profile, Error> {
+    from_bytes(&read_all(reader)?, options)
+}
+
+/// Reads a pprof profile held in memory; see [`from_reader`].
+///
+/// # Errors
+///
+/// As [`from_reader`], less the I/O.
+pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
+    let message = decode(bytes)?;
+    build(&message, options)
+}
+
+/// Decodes profile.proto bytes (gzipped or not) into its messages.
+///
+/// # Errors
+///
+/// [`Error::Gzip`], or [`Error::Malformed`] naming the byte offset of the
+/// top-level field that does not decode.
+pub fn decode(bytes: &[u8]) -> Result<proto::Profile, Error> {
+    let inflated;
+    let bytes = if detect::is_gzip(bytes) {
+        inflated = crate::formats::gunzip(bytes)?;
+        &inflated[..]
+    } else {
+        bytes
+    };
+    proto::Profile::decode(bytes).map_err(|e| {
+        let at = broken_field(bytes).map_or(Position::Unknown, Position::Byte);
+        Error::malformed(Format::Pprof, at, format!("not a profile.proto message: {e}"))
+    })
+}
+
+/// True when `bytes` decode as a profile.proto whose string table opens
+/// with the empty string, as the format requires.
+pub(crate) fn looks_like_pprof(bytes: &[u8]) -> bool {
+    proto::Profile::decode(bytes).is_ok_and(|p| p.string_table.first().is_some_and(Vec::is_empty))
+}
+
+/// The sample types of a decoded profile, as `(type, unit)`.
+pub fn sample_types(message: &proto::Profile) -> Vec<(String, String)> {
+    let strings = Strings::new(&message.string_table);
+    message
+        .sample_type
+        .iter()
+        .map(|t| (strings.get(t.r#type).into(), strings.get(t.unit).into()))
+        .collect()
+}
+
+/// The string table, decoded lossily once.
+struct Strings<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> Strings<'a> {
+    fn new(table: &'a [Vec<u8>]) -> Self {
+        let strings: Vec<Cow<'a, str>> = table.iter().map(|s| String::from_utf8_lossy(s)).collect();
+        if strings.iter().any(|s| matches!(s, Cow::Owned(_))) {
+            tracing::warn!("replaced bytes that are not UTF-8 in the string table with U+FFFD");
+        }
+        Strings(strings)
+    }
+
+    /// The string at `index`; out-of-range indices read as empty.
+    fn get(&self, index: i64) -> &str {
+        usize::try_from(index).ok().and_then(|i| self.0.get(i)).map_or("", |s| s.as_ref())
+    }
+}
+
+/// Counts of what a profile referred to but did not hold.
+#[derive(Default)]
+struct Dangling {
+    mappings: usize,
+    lines: usize,
+    samples: usize,
+    value: u64,
+}
+
+fn build(message: &proto::Profile, options: &Options) -> Result<Profile, Error> {
+    let strings = Strings::new(&message.string_table);
+    let types = sample_types(message);
+    let index = select(&types, message, &options.sample_type)?;
+    let mut profile = Profile::default();
+    if let Some((kind, unit)) = index.and_then(|i| types.get(i)) {
+        profile.meta.sample_type = kind.clone();
+        profile.meta.unit = unit.clone();
+    }
+    if let Some(period_type) = message.period_type {
+        if strings.get(period_type.unit) == "nanoseconds" && message.period > 0 {
+            profile.meta.period_ns = u64::try_from(message.period).ok();
+        }
+    }
+    if message.duration_nanos > 0 {
+        let nanos = u64::try_from(message.duration_nanos).unwrap_or(0);
+        profile.meta.duration = Some(std::time::Duration::from_nanos(nanos));
+    }
+    let Some(index) = index else {
+        return Ok(profile);
+    };
+
+    let mut dangling = Dangling::default();
+    let locations = location_frames(message, &strings, &mut profile, &mut dangling);
+    let mut groups: HashMap<String, FrameId> = HashMap::new();
+    let mut stack = Vec::new();
+    let mut total = 0u64;
+    'samples: for (number, sample) in message.sample.iter().enumerate() {
+        let value = *sample.value.get(index).ok_or_else(|| {
+            let message = format!(
+                "sample {number} has {} values but the profile declares {} sample types",
+                sample.value.len(),
+                types.len()
+            );
+            Error::malformed(Format::Pprof, Position::Unknown, message)
+        })?;
+        let value = u64::try_from(value).map_err(|_| {
+            let message = format!("sample {number} has the negative value {value}");
+            Error::malformed(Format::Pprof, Position::Unknown, message)
+        })?;
+        if value == 0 {
+            continue;
+        }
+
+        stack.clear();
+        if let Some(key) = &options.group_by {
+            let name = group_name(sample, key, &strings);
+            let id = *groups
+                .entry(name)
+                .or_insert_with_key(|n| profile.intern(Frame::new(n.clone(), FrameKind::Marker)));
+            stack.push(id);
+        }
+        for id in sample.location_id.iter().rev() {
+            match locations.get(id) {
+                Some(frames) => stack.extend_from_slice(frames),
+                None => {
+                    dangling.samples += 1;
+                    dangling.value = dangling.value.saturating_add(value);
+                    continue 'samples;
+                }
+            }
+        }
+        total = total.checked_add(value).ok_or_else(|| {
+            Error::malformed(
+                Format::Pprof,
+                Position::Unknown,
+                "the values add up to more than 2^64 - 1",
+            )
+        })?;
+        profile.add(&stack, value);
+    }
+
+    report(&dangling, &profile.meta.unit);
+    Ok(profile)
+}
+
+fn report(dangling: &Dangling, unit: &str) {
+    if dangling.samples > 0 {
+        tracing::warn!(
+            samples = dangling.samples,
+            value = dangling.value,
+            unit,
+            "dropped samples that refer to locations the profile does not hold"
+        );
+    }
+    if dangling.mappings > 0 {
+        tracing::warn!(
+            locations = dangling.mappings,
+            "read locations with a missing mapping as unmapped"
+        );
+    }
+    if dangling.lines > 0 {
+        tracing::warn!(lines = dangling.lines, "ignored lines that refer to missing functions");
+    }
+}
+
+/// The index of the sample type to read, `None` for a profile that has no
+/// sample types and no samples.
+fn select(
+    types: &[(String, String)],
+    message: &proto::Profile,
+    wanted: &SampleType,
+) -> Result<Option<usize>, Error> {
+    let listed = || {
+        let names: Vec<String> = types.iter().map(|(t, u)| format!("{t}/{u}")).collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    if types.is_empty() {
+        if message.sample.is_empty() {
+            return Ok(None);
+        }
+        return Err(Error::malformed(
+            Format::Pprof,
+            Position::Unknown,
+            "samples but no sample types",
+        ));
+    }
+    let strings = Strings::new(&message.string_table);
+    let index = match wanted {
+        SampleType::Default => {
+            let name = strings.get(message.default_sample_type);
+            let default = (message.default_sample_type != 0)
+                .then(|| types.iter().position(|(t, _)| t == name))
+                .flatten();
+            default.unwrap_or(types.len() - 1)
+        }
+        SampleType::Name(name) => types.iter().position(|(t, _)| t == name).ok_or_else(|| {
+            Error::unsatisfied(format!("no sample type `{name}`; the profile has {}", listed()))
+        })?,
+        SampleType::Index(index) if *index < types.len() => *index,
+        SampleType::Index(index) => {
+            return Err(Error::unsatisfied(format!(
+                "no sample type at index {index}; the profile has {}",
+                listed()
+            )));
+        }
+    };
+    Ok(Some(index))
+}
+
+/// The root frame name of a sample grouped by `key`.
+fn group_name(sample: &proto::Sample, key: &str, strings: &Strings<'_>) -> String {
+    let label = sample.label.iter().find(|l| strings.get(l.key) == key);
+    match label {
+        Some(l) if l.str != 0 => format!("{key}={}", strings.get(l.str)),
+        Some(l) => match strings.get(l.num_unit) {
+            "" => format!("{key}={}", l.num),
+            unit => format!("{key}={} {unit}", l.num),
+        },
+        None => format!("[no {key}]"),
+    }
+}
+
+/// The frames of every location, root first, keyed by location id.
+fn location_frames(
+    message: &proto::Profile,
+    strings: &Strings<'_>,
+    profile: &mut Profile,
+    dangling: &mut Dangling,
+) -> HashMap<u64, Vec<FrameId>> {
+    let functions: HashMap<u64, &proto::Function> =
+        message.function.iter().filter(|f| f.id != 0).map(|f| (f.id, f)).collect();
+    let mappings: HashMap<u64, &proto::Mapping> =
+        message.mapping.iter().filter(|m| m.id != 0).map(|m| (m.id, m)).collect();
+    let mut interned: HashMap<(u64, bool), FrameId> = HashMap::new();
+    let mut out = HashMap::with_capacity(message.location.len());
+    for location in message.location.iter().filter(|l| l.id != 0) {
+        let mapping = match location.mapping_id {
+            0 => None,
+            id => {
+                let found = mappings.get(&id).copied();
+                dangling.mappings += usize::from(found.is_none());
+                found
+            }
+        };
+        let module = mapping.map(|m| strings.get(m.filename)).filter(|f| !f.is_empty());
+        let build_id = mapping.map(|m| strings.get(m.build_id)).filter(|b| !b.is_empty());
+        let lines: Vec<(&proto::Line, &proto::Function)> = location
+            .line
+            .iter()
+            .filter_map(|line| {
+                let function = functions.get(&line.function_id).copied();
+                dangling.lines += usize::from(function.is_none());
+                Some((line, function?))
+            })
+            .collect();
+
+        let mut frames = Vec::with_capacity(lines.len().max(1));
+        if lines.is_empty() {
+            let name = match module {
+                Some(module) => format!("{}+0x{:x}", basename(module), location.address),
+                None => format!("0x{:x}", location.address),
+            };
+            let id = profile.intern(Frame::native(name));
+            let detail = FrameDetail {
+                module: module.map(String::from),
+                build_id: build_id.map(String::from),
+                ..FrameDetail::default()
+            };
+            profile.set_detail(id, detail);
+            frames.push(id);
+        }
+        // Lines are innermost first; the last one is the function the others
+        // were inlined into.
+        let last = lines.len().saturating_sub(1);
+        for (i, (line, function)) in lines.iter().enumerate().rev() {
+            let inlined = i != last;
+            let id = *interned.entry((function.id, inlined)).or_insert_with(|| {
+                let file = strings.get(function.filename);
+                let kind = match (inlined, file.ends_with(".go")) {
+                    (true, _) => FrameKind::Inlined,
+                    (false, true) => FrameKind::Go,
+                    (false, false) => FrameKind::Native,
+                };
+                let mut name = strings.get(function.name);
+                if name.is_empty() {
+                    name = strings.get(function.system_name);
+                }
+                profile.intern(Frame::new(name, kind))
+            });
+            let file = strings.get(function.filename);
+            let line_number = if line.line > 0 { line.line } else { function.start_line };
+            profile.set_detail(
+                id,
+                FrameDetail {
+                    file: (!file.is_empty()).then(|| file.to_string()),
+                    line: u32::try_from(line_number).ok().filter(|&l| l > 0),
+                    module: module.map(String::from),
+                    build_id: build_id.map(String::from),
+                },
+            );
+            frames.push(id);
+        }
+        out.insert(location.id, frames);
+    }
+    out
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The offset of the first top-level field of a profile.proto that does
+/// not decode, for error messages; `None` when every field does.
+fn broken_field(bytes: &[u8]) -> Option<u64> {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let start = at;
+        let Some((key, used)) = varint(&bytes[at..]) else {
+            return Some(start as u64);
+        };
+        at += used;
+        let tag = key >> 3;
+        let size = match key & 7 {
+            0 => varint(&bytes[at..]).map(|(_, n)| n),
+            1 => Some(8),
+            5 => Some(4),
+            2 => varint(&bytes[at..]).and_then(|(len, n)| {
+                let len = usize::try_from(len).ok()?;
+                let body = bytes.get(at + n..at.checked_add(n)?.checked_add(len)?)?;
+                let nested_ok = match tag {
+                    1 | 11 => proto::ValueType::decode(body).is_ok(),
+                    2 => proto::Sample::decode(body).is_ok(),
+                    3 => proto::Mapping::decode(body).is_ok(),
+                    4 => proto::Location::decode(body).is_ok(),
+                    5 => proto::Function::decode(body).is_ok(),
+                    _ => true,
+                };
+                nested_ok.then_some(n + len)
+            }),
+            _ => None,
+        };
+        match size {
+            Some(size) if at + size <= bytes.len() => at += size,
+            _ => return Some(start as u64),
+        }
+    }
+    None
+}
+
+/// A protobuf varint and the bytes it took.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().take(10).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_field_points_at_the_truncated_field() {
+        // Field 6 (string table), length 5, but only 2 bytes follow.
+        let bytes = [0x32, 0x00, 0x32, 0x05, b'a', b'b'];
+        assert_eq!(broken_field(&bytes), Some(2));
+        assert_eq!(broken_field(&[0x32, 0x00]), None);
+    }
+
+    #[test]
+    fn sample_type_parses_index_or_name() {
+        assert_eq!("2".parse::<SampleType>().unwrap(), SampleType::Index(2));
+        assert_eq!("cpu".parse::<SampleType>().unwrap(), SampleType::Name("cpu".into()));
+    }
+}

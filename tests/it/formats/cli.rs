@@ -1,0 +1,127 @@
+//! The `flamegraph` and `convert` commands on files: detection, merging,
+//! stdin/stdout, output formats and bad input.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::process::Stdio;
+
+use super::firebox_folded;
+use crate::support::{describe, firebox, fixtures, run_firebox, Scratch};
+
+/// Several inputs of different formats merge into one flame graph.
+#[test]
+fn flamegraph_merges_inputs() {
+    let scratch = Scratch::new("merge");
+    let a = scratch.path("a.folded");
+    let b = scratch.path("b.txt");
+    std::fs::write(&a, "app;main;work 3\n").unwrap();
+    std::fs::write(
+        &b,
+        "app 1 [000] 1.000001: 1 cpu-clock:\n\t401000 work (/bin/app)\n\t400000 main (/bin/app)\n",
+    )
+    .unwrap();
+    let svg = scratch.path("out.svg");
+    let args =
+        ["flamegraph".as_ref(), a.as_os_str(), b.as_os_str(), "-o".as_ref(), svg.as_os_str()];
+    let output = run_firebox(args);
+    // Samples weighed by period (nanoseconds) do not add to plain counts.
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot merge"));
+    let output = run_firebox(args.iter().chain(&["--weight".as_ref(), "count".as_ref()]));
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("work (4 samples, 100.00%)"), "merged weights missing");
+}
+
+/// `-` reads stdin and writes stdout; the format is detected from content.
+#[test]
+fn stdin_to_stdout() {
+    let mut child = firebox()
+        .args(["convert", "-", "-o", "-", "--output-format", "folded"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\xef\xbb\xbfa;b 2\r\na;b 3\r\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "a;b 5\n");
+}
+
+/// Every output format by extension, read back by firebox to the same
+/// stacks.
+#[test]
+fn outputs_by_extension_read_back() {
+    let scratch = Scratch::new("outputs");
+    let input = fixtures().join("async-profiler/sample1.collapsed");
+    let expected = firebox_folded(&input, &[]);
+    for name in ["x.folded", "x.pb.gz", "x.pprof", "x.json"] {
+        let out = scratch.path(name);
+        let output =
+            run_firebox(["convert".as_ref(), input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+        assert!(output.status.success(), "{name}: {}", describe(&output));
+        let back = firebox_folded(&out, &[]);
+        let strip = |s: &str| -> Vec<String> {
+            let mut lines: Vec<String> =
+                s.lines().map(|l| l.replace("_[j]", "").replace("_[i]", "")).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(strip(&back), strip(&expected), "{name}");
+    }
+    let out = scratch.path("x.svg");
+    let output =
+        run_firebox(["convert".as_ref(), input.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(std::fs::read_to_string(out).unwrap().starts_with("<?xml"));
+}
+
+/// Bad input: one line naming the file and where, exit 2, no panic.
+#[test]
+fn bad_inputs_fail_with_one_line() {
+    let scratch = Scratch::new("bad");
+    let gz = std::fs::read(fixtures().join("pprof/go.nomappings.crash")).unwrap();
+    let deep: Vec<String> = (0..5000).map(|i| format!("f{i}")).collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("forced.pb", vec![0x0a, 0xff, 0xff, 0x01, 0x00], "byte 0"),
+        ("truncated.pb.gz", gz[..gz.len() / 2].to_vec(), "gzip"),
+        (
+            "random.bin",
+            (0..512u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
+            "cannot tell the format",
+        ),
+        ("bad.json", b"{\"profiles\": [".to_vec(), "line 1"),
+        ("negative.folded", b"a;b 3\na;c -3\n".to_vec(), "line 2"),
+        ("overflow.folded", b"a;b 99999999999999999999999\n".to_vec(), "line 1"),
+        ("invalid.pb", vec![0x0a, 0xff, 0xff, 0x01, 0x00], "cannot tell the format"),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = scratch.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        let mut args: Vec<&OsStr> =
+            vec!["convert".as_ref(), path.as_os_str(), "-o".as_ref(), "-".as_ref()];
+        if name.starts_with("forced") {
+            args.extend([OsStr::new("--format"), OsStr::new("pprof")]);
+        }
+        let output = run_firebox(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", describe(&output));
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains(expected), "{name}: {stderr}");
+    }
+
+    // An empty file holds no samples: exit 1 with a message naming it.
+    let empty = scratch.path("empty.folded");
+    std::fs::write(&empty, b"").unwrap();
+    let output = run_firebox(["flamegraph".as_ref(), empty.as_os_str()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("empty.folded holds no samples"));
+
+    // A stack thousands of frames deep renders.
+    let path = scratch.path("deep.folded");
+    std::fs::write(&path, format!("main;{} 1\nmain;other 1\n", deep.join(";"))).unwrap();
+    let output =
+        run_firebox(["flamegraph".as_ref(), path.as_os_str(), "-o".as_ref(), "-".as_ref()]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("f4999"));
+}
