@@ -46,7 +46,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sample a process or a command and write a flame graph.
+    /// Sample a process, a command or Docker containers and write a flame
+    /// graph.
     Record(Box<record::RecordArgs>),
     /// Profile a bundled CPU workload for a few seconds and write
     /// firebox-demo.svg.

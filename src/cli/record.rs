@@ -1,4 +1,5 @@
-//! `firebox record`: sample a process or a command and write a flame graph.
+//! `firebox record`: sample a process, a command or containers and write a
+//! flame graph.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
