@@ -50,7 +50,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         ]),
         label: "firebox demo".to_string(),
     };
-    let outcome = record_to(&described, &perf::Config::default(), None, &args.output, None)?;
+    let outcome = record_to(
+        &described,
+        &perf::Config::default(),
+        None,
+        &args.output,
+        None,
+        Default::default(),
+    )?;
     if let Outcome::Done = outcome {
         let shown = std::fs::canonicalize(&args.output).unwrap_or(args.output);
         eprintln!("firebox: open {} in a browser to see the flame graph", shown.display());

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod containers;
 mod convert;
 mod demo;
 mod diff;
@@ -15,6 +16,7 @@ mod flamegraph;
 mod input;
 mod output;
 mod record;
+mod summary;
 
 /// What a subcommand ended with, short of an error.
 pub enum Outcome {
@@ -44,8 +46,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sample a process or a command and write a flame graph.
-    Record(record::RecordArgs),
+    /// Sample a process, a command or Docker containers and write a flame
+    /// graph.
+    Record(Box<record::RecordArgs>),
     /// Profile a bundled CPU workload for a few seconds and write
     /// firebox-demo.svg.
     Demo(demo::DemoArgs),
@@ -67,7 +70,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
 
     let result = match cli.command {
-        Command::Record(args) => record::run(args),
+        Command::Record(args) => record::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Diff(args) => diff::run(args),
         Command::DemoWorkload(args) => demo::workload(args),

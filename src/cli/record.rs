@@ -1,4 +1,5 @@
-//! `firebox record`: sample a process or a command and write a flame graph.
+//! `firebox record`: sample a process, a command or containers and write a
+//! flame graph.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use firebox_collectors::perf::{self, Recorder, Recording, Status, Target};
+use firebox_collectors::perf::{self, Recorder, Status, Target};
+use firebox_symbolizer::Symbolizer;
 
+use super::containers::{self, DebugArgs, IndexedImage};
+use super::summary;
 use super::Outcome;
 use firebox::output::{self, OutputFormat};
 
@@ -17,6 +21,8 @@ const EXAMPLES: &str = "\
 Examples:
   firebox record -- ./my-benchmark --iterations 1000
   firebox record --pid 4242 -d 30s -o api.svg
+  firebox record --container api -d 30s -o api.svg
+  firebox record --label app=shop --debug-image shop-debug:1.4 --json-summary run.json -o shop.svg
   firebox record -F 199 -d 2m --per-thread -o server.folded --pid 4242";
 
 /// `firebox record` options.
@@ -27,11 +33,25 @@ pub struct RecordArgs {
     /// processes it starts during the recording.
     #[arg(short, long, value_name = "PID")]
     pub pid: Option<u32>,
+    /// Profile every process of this running Docker container, those
+    /// started in it during the recording (`docker exec`) included;
+    /// repeatable. Stacks are rooted at the container's name.
+    #[arg(long = "container", value_name = "NAME|ID")]
+    pub containers: Vec<String>,
+    /// Profile every running container with this label; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    #[command(flatten)]
+    pub debug: DebugArgs,
+    /// Also write a JSON summary: samples, lost samples, processes, and per
+    /// module how many frames got names and from where.
+    #[arg(long, value_name = "FILE")]
+    pub json_summary: Option<PathBuf>,
     /// Samples per second per thread.
     #[arg(short = 'F', long, default_value_t = 99, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub frequency: u64,
-    /// How long to record, e.g. 30s, 2m, 500ms [default: 30s for --pid,
-    /// until the command exits].
+    /// How long to record, e.g. 30s, 2m, 500ms [default: 30s for --pid and
+    /// containers, until the command exits].
     #[arg(short, long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Where to write the profile; the extension picks the format (.svg,
@@ -105,16 +125,20 @@ pub struct Described {
     pub label: String,
 }
 
+/// What a recording adds to the profile beyond its samples.
+#[derive(Default)]
+pub struct Extras {
+    /// The containers sampled.
+    pub containers: Vec<firebox_collectors::containers::Container>,
+    /// The images whose debug files were indexed.
+    pub images: Vec<IndexedImage>,
+    /// Extra directories of debug files.
+    pub debug_dirs: Vec<PathBuf>,
+    /// Where to write the JSON summary.
+    pub json_summary: Option<PathBuf>,
+}
+
 pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
-    let described = match (args.pid, args.command.is_empty()) {
-        (Some(_), false) => bail!("give either --pid or a command after --, not both"),
-        (Some(pid), true) => Described { target: Target::Pid(pid), label: format!("pid {pid}") },
-        (None, false) => Described {
-            label: args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
-            target: Target::Command(args.command.clone()),
-        },
-        (None, true) => bail!("nothing to record: give --pid PID or a command after --"),
-    };
     let config = perf::Config {
         frequency: args.frequency,
         kernel: !args.no_kernel,
@@ -122,11 +146,57 @@ pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
         call_graph: args.call_graph.into(),
         stack_size: args.stack_size,
     };
+    if !args.containers.is_empty() || !args.labels.is_empty() {
+        if args.pid.is_some() || !args.command.is_empty() {
+            bail!("give either containers (--container, --label), --pid or a command, not several");
+        }
+        let docker = firebox_collectors::containers::Docker::connect()?;
+        let selected = containers::select(&docker, &args.containers, &args.labels)?;
+        let images = containers::index_images(Some(&docker), &selected, &args.debug)?;
+        let described = Described {
+            target: containers::target(&selected),
+            label: containers::label(&selected),
+        };
+        let extras = Extras {
+            containers: selected,
+            images,
+            debug_dirs: args.debug.debug_dirs.clone(),
+            json_summary: args.json_summary,
+        };
+        let duration = args.duration.or(Some(Duration::from_secs(30)));
+        return record_to(
+            &described,
+            &config,
+            duration,
+            &args.output,
+            args.title.as_deref(),
+            extras,
+        );
+    }
+
+    let described = match (args.pid, args.command.is_empty()) {
+        (Some(_), false) => bail!("give either --pid or a command after --, not both"),
+        (Some(pid), true) => Described { target: Target::Pid(pid), label: format!("pid {pid}") },
+        (None, false) => Described {
+            label: args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            target: Target::Command(args.command.clone()),
+        },
+        (None, true) => {
+            bail!("nothing to record: give --pid PID, --container NAME or a command after --")
+        }
+    };
     let duration = args.duration.or(match described.target {
-        Target::Pid(_) => Some(Duration::from_secs(30)),
         Target::Command(_) => None,
+        _ => Some(Duration::from_secs(30)),
     });
-    record_to(&described, &config, duration, &args.output, args.title.as_deref())
+    let images = containers::index_images(None, &[], &args.debug)?;
+    let extras = Extras {
+        images,
+        debug_dirs: args.debug.debug_dirs.clone(),
+        json_summary: args.json_summary,
+        ..Extras::default()
+    };
+    record_to(&described, &config, duration, &args.output, args.title.as_deref(), extras)
 }
 
 /// Records `described` and writes the profile to `output`; shared with
@@ -137,6 +207,7 @@ pub fn record_to(
     duration: Option<Duration>,
     output: &Path,
     title: Option<&str>,
+    extras: Extras,
 ) -> anyhow::Result<Outcome> {
     let format = OutputFormat::from_path(output)?;
     output::check_writable(output)?;
@@ -148,7 +219,9 @@ pub fn record_to(
     }
 
     let started = Instant::now();
-    let mut recorder = Recorder::start(&described.target, config)?;
+    let symbolizer =
+        Symbolizer::with_config(containers::symbolizer_config(&extras.images, &extras.debug_dirs));
+    let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
     let progress = Progress::new();
     let end = loop {
         std::thread::sleep(Duration::from_millis(50));
@@ -163,23 +236,43 @@ pub fn record_to(
     };
     let elapsed = started.elapsed();
     let ended = Instant::now();
-    let Recording { mut profile, stats } = recorder.finish();
+    let emptied: Vec<(String, Instant)> =
+        recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
+    let recording = recorder.finish();
+    let stats = recording.stats.clone();
     progress.finish();
 
+    let mut warnings = Vec::new();
     match end {
-        Some(Status::ProcessExited) => tracing::warn!(
+        Some(Status::ProcessExited) => warnings.push(format!(
             "{} exited after {:.1} s; writing what was collected",
             described.label,
             elapsed.as_secs_f64()
-        ),
+        )),
         Some(Status::CommandExited(code)) if code != 0 => {
-            tracing::warn!("the command exited with code {code}")
+            warnings.push(format!("the command exited with code {code}"))
         }
         _ => {}
     }
-    if stats.lost > 0 {
-        tracing::warn!(lost = stats.lost, "the kernel dropped samples: the ring buffer was full");
+    for (name, at) in &emptied {
+        warnings.push(format!(
+            "container {name} stopped after {:.1} s; writing what was collected",
+            at.duration_since(started).as_secs_f64()
+        ));
     }
+    if stats.lost > 0 {
+        warnings
+            .push(format!("the kernel dropped {} samples: the ring buffer was full", stats.lost));
+    }
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(path) = &extras.json_summary {
+        let mut all = warnings.clone();
+        all.extend(extras.images.iter().flat_map(|i| i.index.warnings.iter().cloned()));
+        summary::write(path, &summary::build(&recording, &stats, &extras, &described.label, &all))?;
+    }
+    let mut profile = recording.profile;
     if stats.samples == 0 {
         return Ok(Outcome::Nothing(format!(
             "no samples were collected from {} in {:.1} s (did it use any CPU?); nothing written",

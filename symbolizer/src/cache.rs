@@ -17,7 +17,7 @@ use crate::elf::symtab::SymbolTable;
 use crate::elf::{virt_offset, ElfInfo, FileIdentity, Segment};
 use crate::process::live_path;
 use crate::resolve::binary_candidates;
-use crate::{names, Mapping, ProcessView, Source, Symbolized};
+use crate::{names, Mapping, ModuleFile, ProcessView, Source, Symbolized};
 
 /// Past this many entries a cache starts over, so a long-running agent does
 /// not grow without bound.
@@ -67,6 +67,7 @@ enum Names {
 struct Binary {
     segments: Vec<Segment>,
     names: Names,
+    file: ModuleFile,
 }
 
 impl Binary {
@@ -94,7 +95,13 @@ impl Binary {
             binary: (path, info.has_dwarf),
             debug_file: debug_file.as_ref().map(|(p, d)| (p.as_path(), d.has_dwarf, d.has_symtab)),
         };
-        Binary { segments: info.segments, names: Names::Elf(Box::new(ElfNames::open(&files))) }
+        let file = ModuleFile {
+            build_id: info.build_id.clone(),
+            path: Some(path.to_path_buf()),
+            debug_file: debug_file.as_ref().map(|(p, _)| p.clone()),
+        };
+        let names = Names::Elf(Box::new(ElfNames::open(&files)));
+        Binary { segments: info.segments, names, file }
     }
 
     /// The frames at file offset `offset`, or none when no symbol holds it.
@@ -143,6 +150,18 @@ impl BinaryCache {
     ) -> Option<Symbolized> {
         let id = self.binary_for(process, mapping, config, Self::load_vdso)?;
         self.symbolize_in(id, mapping.file_offset_of(addr), false)
+    }
+
+    /// The files behind `mapping` of `process`, once an address in it was
+    /// symbolized.
+    pub(crate) fn file_of(&self, process: &ProcessView, mapping: &Mapping) -> Option<&ModuleFile> {
+        let slot = (process.pid, mapping.start, mapping.end, mapping.file_offset);
+        let known = self
+            .mappings
+            .get(&slot)?
+            .iter()
+            .find(|k| k.mapping == *mapping && k.root == process.root)?;
+        Some(&self.binaries[known.binary?].file)
     }
 
     /// How many binaries are loaded.
@@ -266,9 +285,11 @@ impl BinaryCache {
             return Some(id);
         }
         let object = object::File::parse(image.as_slice()).ok()?;
+        let file = ModuleFile { build_id: info.build_id.clone(), path: None, debug_file: None };
         let binary = Binary {
             segments: info.segments,
             names: Names::Table(SymbolTable::from_object(&object)),
+            file,
         };
         Some(self.add(key, binary))
     }

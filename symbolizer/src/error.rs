@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 
-/// What reading a binary, a debug file, a perf map or the kernel's symbols
-/// failed with.
+/// What reading a binary, a debug file, a perf map, the kernel's symbols or
+/// an image archive failed with; problems of single image layers are
+/// warnings, not errors.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -37,6 +38,32 @@ pub enum Error {
         /// What blazesym said.
         #[source]
         source: blazesym::Error,
+    },
+    /// The cache directory could not be created or written.
+    #[error("failed to use the debug cache at {}", path.display())]
+    Cache {
+        /// The directory or file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The archive could not be read as a tar stream.
+    #[error("failed to read the image archive {what}")]
+    Archive {
+        /// The archive (a path, or the image it was exported from).
+        what: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The archive has no manifest that says which layers make the image.
+    #[error("{what} is not an image archive: {reason}")]
+    NotAnImage {
+        /// The archive.
+        what: String,
+        /// What is missing.
+        reason: String,
     },
 }
 

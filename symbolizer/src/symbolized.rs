@@ -78,3 +78,16 @@ impl Symbolized {
         self.frames.last().map_or("", |f| f.name.as_str())
     }
 }
+
+/// The files a module's names were read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleFile {
+    /// The binary's GNU build-id.
+    pub build_id: Option<Vec<u8>>,
+    /// The binary as the host opened it (`/proc/PID/map_files/...`,
+    /// `/proc/PID/root/...`, a finder's copy); none when only its debug file
+    /// was found.
+    pub path: Option<std::path::PathBuf>,
+    /// The separate debug file the names came from, if any.
+    pub debug_file: Option<std::path::PathBuf>,
+}

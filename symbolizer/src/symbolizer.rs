@@ -1,7 +1,7 @@
 //! The [`Symbolizer`]: one entry point per kind of address, sharing caches
 //! and counting what it resolved.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,9 @@ use crate::cache::BinaryCache;
 use crate::kernel::Kallsyms;
 use crate::perf_map::{namespace_pid, PerfMap};
 use crate::stats::Stats;
-use crate::{names, Mapping, MappingKind, ProcessView, Source, Symbolized, SymbolizerConfig};
+use crate::{
+    names, Mapping, MappingKind, ModuleFile, ProcessView, Source, Symbolized, SymbolizerConfig,
+};
 
 /// How long a missing perf map is not looked for again.
 const PERF_MAP_RETRY: Duration = Duration::from_secs(1);
@@ -35,6 +37,7 @@ pub struct Symbolizer {
     kallsyms: Option<Kallsyms>,
     perf_maps: HashMap<(u32, PathBuf), PerfMapSlot>,
     stats: Stats,
+    modules: BTreeMap<String, ModuleFile>,
 }
 
 /// A process's perf map and when it was last missing.
@@ -58,6 +61,12 @@ impl Symbolizer {
     /// The settings in use.
     pub fn config(&self) -> &SymbolizerConfig {
         &self.config
+    }
+
+    /// The files each module's names were read from (the first binary of
+    /// that name met), for summaries.
+    pub fn module_files(&self) -> &BTreeMap<String, ModuleFile> {
+        &self.modules
     }
 
     /// What was symbolized so far, per module and source.
@@ -85,7 +94,13 @@ impl Symbolizer {
                 let unresolved = || {
                     Symbolized::unresolved_in(&mapping.module_name(), mapping.file_offset_of(addr))
                 };
-                (mapping.module_name(), found.unwrap_or_else(unresolved))
+                let module = mapping.module_name();
+                if !self.modules.contains_key(&module) {
+                    if let Some(file) = self.binaries.file_of(process, mapping) {
+                        self.modules.insert(module.clone(), file.clone());
+                    }
+                }
+                (module, found.unwrap_or_else(unresolved))
             }
             MappingKind::Vdso => {
                 let found = self.binaries.symbolize_vdso(process, mapping, addr, &self.config);

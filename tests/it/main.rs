@@ -1,5 +1,6 @@
 //! firebox's integration tests: real processes, real files, the real binary.
 
+mod containers;
 mod diff;
 mod formats;
 mod names;

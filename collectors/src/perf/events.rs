@@ -48,6 +48,17 @@ impl Event {
             | Event::Lost { time, .. } => time,
         }
     }
+
+    /// The process it is about, when it names one.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        match *self {
+            Event::Sample { pid, .. }
+            | Event::Mmap { pid, .. }
+            | Event::Comm { pid, .. }
+            | Event::Fork { pid, .. } => Some(pid),
+            Event::Exit { .. } | Event::Lost { .. } => None,
+        }
+    }
 }
 
 /// Turns one ring buffer record into an event; `None` for records the

@@ -33,6 +33,7 @@ mod unwind;
 
 use std::ffi::OsString;
 use std::io;
+use std::path::PathBuf;
 
 pub use recorder::{Recorder, Recording, Stats, Status};
 
@@ -44,6 +45,19 @@ pub enum Target {
     /// A command to start, with its arguments; sampled with what it forks
     /// until it exits.
     Command(Vec<OsString>),
+    /// Every process in these cgroups (containers), those that join them
+    /// during the recording included, until every cgroup is empty. Each
+    /// sample's stack is rooted at its cgroup's name.
+    Cgroups(Vec<Cgroup>),
+}
+
+/// A cgroup to sample, such as a container's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cgroup {
+    /// The root frame of its samples (the container's name).
+    pub name: String,
+    /// Its directory in the hierarchy perf events follow.
+    pub dir: PathBuf,
 }
 
 /// How user stacks are walked.
@@ -150,6 +164,40 @@ pub enum Error {
     /// The events could not be started.
     #[error("failed to enable the perf events")]
     Enable(#[source] io::Error),
+    /// The cgroup directory could not be opened.
+    #[error("failed to open the cgroup of {name} at {}", dir.display())]
+    CgroupDir {
+        /// The cgroup's name.
+        name: String,
+        /// Its directory.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The cgroup holds no process to sample.
+    #[error("{0} has no running process to sample")]
+    EmptyCgroup(String),
+    /// The kernel refused an event in cgroup mode.
+    #[error(
+        "perf_event_open was denied for the cgroup of {name}: sampling a container \
+         needs root or CAP_PERFMON (or `sysctl kernel.perf_event_paranoid=0`)"
+    )]
+    CgroupDenied {
+        /// The cgroup's name.
+        name: String,
+    },
+    /// Any other failure to open an event on a cgroup.
+    #[error("failed to open a perf event for the cgroup of {name} on cpu {cpu}")]
+    OpenCgroup {
+        /// The cgroup's name.
+        name: String,
+        /// The CPU.
+        cpu: usize,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl Error {

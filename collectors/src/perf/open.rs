@@ -1,7 +1,9 @@
 //! Opening the `cpu-clock` events on a target's threads, one ring buffer per
 //! CPU.
 
+use std::fs::File;
 use std::io;
+use std::ops::Range;
 
 use perf_event::events::Software;
 use perf_event::{Builder, Clock, Counter, SampleFlag, Sampler};
@@ -57,6 +59,35 @@ impl Events {
             }
         }
         Ok(())
+    }
+
+    /// Opens an event on cgroup `dir` for every CPU, each with a ring of its
+    /// own so that records tell which cgroup they came from. Returns the
+    /// indexes of the new rings in [`Events::rings`].
+    pub(crate) fn open_cgroup(
+        &mut self,
+        dir: &File,
+        name: &str,
+        config: &Config,
+    ) -> Result<Range<usize>, Error> {
+        let first = self.rings.len();
+        for cpu in 0..cpu_count() {
+            let mut b = builder(config, false);
+            // A cgroup event is per CPU and sees every task in the cgroup:
+            // there is nothing to inherit.
+            let counter =
+                b.inherit(false).observe_cgroup(dir).one_cpu(cpu).build().map_err(|e| {
+                    match e.raw_os_error() {
+                        Some(libc::EACCES | libc::EPERM) => {
+                            Error::CgroupDenied { name: name.into() }
+                        }
+                        _ => Error::OpenCgroup { name: name.into(), cpu, source: e },
+                    }
+                })?;
+            let ring = counter.sampled(RING_BYTES).map_err(Error::Ring)?;
+            self.rings.push(ring);
+        }
+        Ok(first..self.rings.len())
     }
 
     /// Starts every event.

@@ -1,13 +1,17 @@
 //! A recording in progress: opening the events, draining the rings, turning
 //! records into a profile.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr, OsString};
+use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use firebox_model::{Frame, FrameKind, Meta, Profile};
-use firebox_symbolizer::Symbolizer;
+use std::collections::BTreeMap;
+
+use firebox_symbolizer::{ModuleFile, Symbolizer};
 
 use super::events::{self, Event};
 use super::open::Events;
@@ -15,7 +19,8 @@ use super::procs::{self, ProcessTable};
 use super::stacks::{self, Callchain, FrameCounts};
 use super::sys::{self, HeldChild};
 use super::unwind::{StackUnwinder, UserRegs};
-use super::{Config, Error, Target};
+use super::{Cgroup, Config, Error, Target};
+use crate::containers::pids_in;
 
 /// How the target is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +31,8 @@ pub enum Status {
     CommandExited(i32),
     /// The process is gone.
     ProcessExited,
+    /// Every cgroup target is empty: its processes are gone.
+    CgroupsEmpty,
 }
 
 /// What a recording has seen so far.
@@ -78,6 +85,10 @@ pub struct Recording {
     pub profile: Profile,
     /// What was seen.
     pub stats: Stats,
+    /// How many addresses of each module got names, and from where.
+    pub symbols: firebox_symbolizer::Stats,
+    /// The files each module's names were read from.
+    pub module_files: BTreeMap<String, ModuleFile>,
 }
 
 /// A recording in progress.
@@ -95,6 +106,18 @@ pub struct Recorder {
     pids: HashSet<u32>,
     tids: HashSet<u32>,
     unwinder: StackUnwinder,
+    cgroups: Vec<CgroupState>,
+    /// The cgroup target each process was seen in.
+    pid_cgroup: HashMap<u32, usize>,
+}
+
+/// A cgroup being sampled.
+struct CgroupState {
+    target: Cgroup,
+    /// Its rings in [`Events::rings`].
+    rings: Range<usize>,
+    /// When it was found empty.
+    emptied: Option<Instant>,
 }
 
 impl Recorder {
@@ -105,6 +128,20 @@ impl Recorder {
     /// When the process does not exist, the command is not found or cannot
     /// start, or the kernel refuses the events (see [`Error::Permission`]).
     pub fn start(target: &Target, config: &Config) -> Result<Recorder, Error> {
+        Recorder::start_with(target, config, Symbolizer::new())
+    }
+
+    /// Like [`Recorder::start`], naming frames with `symbolizer` (set up
+    /// with debug directories or finders of debug files).
+    ///
+    /// # Errors
+    ///
+    /// As [`Recorder::start`].
+    pub fn start_with(
+        target: &Target,
+        config: &Config,
+        symbolizer: Symbolizer,
+    ) -> Result<Recorder, Error> {
         let meta = Meta {
             unit: "samples".to_string(),
             sample_type: "cpu-clock".to_string(),
@@ -117,18 +154,21 @@ impl Recorder {
             child: None,
             pid: None,
             procs: ProcessTable::default(),
-            symbolizer: Symbolizer::new(),
+            symbolizer,
             pending: Vec::new(),
             profile: Profile::new(meta),
             stats: Stats::default(),
             counts: FrameCounts::default(),
             pids: HashSet::new(),
             tids: HashSet::new(),
+            cgroups: Vec::new(),
+            pid_cgroup: HashMap::new(),
             unwinder: StackUnwinder::new(),
         };
         match target {
             Target::Pid(pid) => recorder.attach(*pid)?,
             Target::Command(argv) => recorder.spawn(argv)?,
+            Target::Cgroups(cgroups) => recorder.attach_cgroups(cgroups)?,
         }
         Ok(recorder)
     }
@@ -172,6 +212,38 @@ impl Recorder {
         Ok(())
     }
 
+    /// Opens events on each cgroup. Processes already in them get their
+    /// mappings from /proc; those that join later announce theirs through
+    /// comm, fork and mmap records, which cgroup events carry too.
+    fn attach_cgroups(&mut self, cgroups: &[Cgroup]) -> Result<(), Error> {
+        for cgroup in cgroups {
+            let dir = std::fs::File::open(&cgroup.dir).map_err(|source| Error::CgroupDir {
+                name: cgroup.name.clone(),
+                dir: cgroup.dir.clone(),
+                source,
+            })?;
+            let pids = pids_in(&cgroup.dir);
+            if pids.is_empty() {
+                return Err(Error::EmptyCgroup(cgroup.name.clone()));
+            }
+            let index = self.cgroups.len();
+            let rings = self.events.open_cgroup(&dir, &cgroup.name, &self.config)?;
+            for pid in &pids {
+                self.procs.load_from_proc(*pid);
+                self.pid_cgroup.insert(*pid, index);
+            }
+            tracing::info!(cgroup = %cgroup.dir.display(), processes = pids.len(), "attached");
+            self.cgroups.push(CgroupState { target: cgroup.clone(), rings, emptied: None });
+        }
+        self.events.enable().map_err(Error::Enable)
+    }
+
+    /// The names of the cgroup targets found empty so far, with the time
+    /// each was noticed.
+    pub fn emptied_cgroups(&self) -> impl Iterator<Item = (&str, Instant)> {
+        self.cgroups.iter().filter_map(|c| Some((c.target.name.as_str(), c.emptied?)))
+    }
+
     fn spawn(&mut self, argv: &[OsString]) -> Result<(), Error> {
         let program = argv.first().ok_or_else(|| Error::CommandNotFound(String::new()))?;
         let shown = program.to_string_lossy().into_owned();
@@ -209,6 +281,17 @@ impl Recorder {
         self.drain();
         self.process_until(cutoff);
 
+        if !self.cgroups.is_empty() {
+            for cgroup in self.cgroups.iter_mut().filter(|c| c.emptied.is_none()) {
+                if pids_in(&cgroup.target.dir).is_empty() {
+                    cgroup.emptied = Some(Instant::now());
+                }
+            }
+            if self.cgroups.iter().all(|c| c.emptied.is_some()) {
+                return Ok(Status::CgroupsEmpty);
+            }
+            return Ok(Status::Running);
+        }
         if let Some(child) = &mut self.child {
             let status =
                 child.try_wait().map_err(|source| Error::Spawn { command: "".into(), source })?;
@@ -242,11 +325,17 @@ impl Recorder {
             // recording was cut short) is left to finish on its own.
             let _ = child.try_wait();
         }
-        Recording { profile: self.profile, stats }
+        Recording {
+            profile: self.profile,
+            stats,
+            symbols: self.symbolizer.stats().clone(),
+            module_files: self.symbolizer.module_files().clone(),
+        }
     }
 
     fn drain(&mut self) {
-        for ring in &mut self.events.rings {
+        for (i, ring) in self.events.rings.iter_mut().enumerate() {
+            let cgroup = self.cgroups.iter().position(|c| c.rings.contains(&i));
             while let Some(record) = ring.next_record() {
                 let misc = record.misc();
                 let raw = record.to_contiguous();
@@ -255,6 +344,9 @@ impl Recorder {
                     continue;
                 };
                 if let Some(event) = events::from_record(parsed, misc, &raw) {
+                    if let (Some(cgroup), Some(pid)) = (cgroup, event.pid()) {
+                        self.pid_cgroup.insert(pid, cgroup);
+                    }
                     self.pending.push(event);
                 }
             }
@@ -336,7 +428,10 @@ impl Recorder {
         }
 
         let process = self.procs.entry(pid);
-        let mut frames = Vec::with_capacity(body.len() + 2);
+        let mut frames = Vec::with_capacity(body.len() + 3);
+        if let Some(cgroup) = self.pid_cgroup.get(&pid).and_then(|&i| self.cgroups.get(i)) {
+            frames.push(Frame::new(cgroup.target.name.clone(), FrameKind::Container));
+        }
         frames.push(Frame::process(process.name.clone()));
         if self.config.per_thread {
             let name = process.threads.get(&tid).cloned().or_else(|| procs::read_comm(pid, tid));

@@ -116,7 +116,8 @@ fn user_frame(
     }
     match procs.get(pid).and_then(|p| p.mapping(addr)) {
         Some(mapping) => symbolizer.user(view, mapping, addr),
-        None => Symbolized::unknown(),
+        // Code in no mapping at all may still be a JIT's, named in its map.
+        None => symbolizer.unmapped(view, addr),
     }
 }
 

@@ -52,6 +52,9 @@ pub(crate) struct ElfInfo {
     pub(crate) has_dwarf: bool,
     /// Whether the file holds a `.symtab` with contents.
     pub(crate) has_symtab: bool,
+    /// Whether its `.text` has contents: a whole binary, not a debug-only
+    /// file made by `objcopy --only-keep-debug`.
+    pub(crate) has_code: bool,
     pub(crate) segments: Vec<Segment>,
 }
 
@@ -102,6 +105,7 @@ impl ElfInfo {
             debuglink,
             has_dwarf: has_contents(".debug_info"),
             has_symtab: has_contents(".symtab"),
+            has_code: has_contents(".text"),
             segments,
         })
     }
