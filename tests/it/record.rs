@@ -160,11 +160,11 @@ fn spawn_split(args: &[&str]) -> Child {
 fn pid_of_running_process() {
     let dir = Scratch::new("record-pid");
     let out = dir.path("pid.folded");
-    let mut child = spawn_split(&["6", "2", "0", "1500"]);
+    let mut child = spawn_split(&["20", "2", "0", "1500"]);
     std::thread::sleep(Duration::from_millis(300));
     let before = proc_cpu_seconds(child.id());
     let output = firebox()
-        .args(["record", "--per-thread", "-d", "3s", "-p", &child.id().to_string(), "-o"])
+        .args(["record", "--per-thread", "-d", "5s", "-p", &child.id().to_string(), "-o"])
         .arg(&out)
         .output()
         .unwrap();
