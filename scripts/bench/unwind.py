@@ -12,7 +12,8 @@ pointers), measures:
    (its own log line; peak RSS of the whole firebox process) against
    `perf script | inferno-collapse-perf | inferno-flamegraph` on perf's
    recording of the same run (sum of the stages' times, largest stage RSS);
-3. whether the two agree: the self shares of the top functions.
+3. whether the two agree: both record the same run of the workload at once
+   (`--pid`), and the self shares of the top functions are compared.
 
 usage: scripts/bench/unwind.py [--runs N] [--rounds R]
 Needs: cc, perf (Debian's linux-perf), inferno-collapse-perf and
@@ -64,6 +65,9 @@ def self_shares(folded_path):
         if not stack:
             continue
         leaf = re.sub(r"_\[[kij01]\]$", "", stack.split(";")[-1])
+        # GCC's clones (`msort_with_tmp.part.0`) are the function they
+        # came from; the two tools name them differently.
+        leaf = re.sub(r"(\.(part|isra|constprop|cold|lto_priv)(\.\d+)?)+$", "", leaf)
         counts[leaf] += int(n)
         total += int(n)
     return {k: 100.0 * v / total for k, v in counts.items()}
@@ -125,8 +129,28 @@ def main():
     print(f"  firebox is {perf_post / max(fpost, 1e-3):.1f}x faster with "
           f"{frss / perf_rss:.2f}x the peak memory")
 
-    fs, ps = self_shares(fb_folded), self_shares(perf_folded)
-    print("top self shares (firebox / perf, points):")
+    # Agreement on one and the same run: both attach to it at once, so the
+    # machine's mood (memset's share swings with memory bandwidth) is shared.
+    proc = subprocess.Popen([chain, "30"], stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    agree_fb = os.path.join(work, "agree-firebox.folded")
+    agree_data = os.path.join(work, "agree-perf.data")
+    fbp = subprocess.Popen([firebox, "record", "--call-graph", "dwarf", "-p", str(proc.pid),
+                            "-d", "8s", "-o", agree_fb], stderr=subprocess.DEVNULL)
+    pfp = subprocess.Popen(["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-p",
+                            str(proc.pid), "-o", agree_data, "--", "sleep", "8"],
+                           stderr=subprocess.DEVNULL)
+    fbp.wait()
+    pfp.wait()
+    proc.kill()
+    proc.wait()
+    agree_perf = os.path.join(work, "agree-perf.folded")
+    script = run(["perf", "script", "-i", agree_data]).stdout
+    with open(agree_perf, "w") as o:
+        o.write(run(["inferno-collapse-perf"], input=script).stdout)
+
+    fs, ps = self_shares(agree_fb), self_shares(agree_perf)
+    print("top self shares on one run recorded by both (firebox / perf, points):")
     worst = 0.0
     for name, share in sorted(ps.items(), key=lambda kv: -kv[1])[:5]:
         mine = fs.get(name, 0.0)
