@@ -16,6 +16,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "pprof/go.nomappings.crash",
         "speedscope/two-sampled.speedscope.json",
         "async-profiler/sample1.collapsed",
+        "jfr/work-jdk17.jfr",
     ]
     .iter()
     .map(|f| std::fs::read(fixtures().join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))

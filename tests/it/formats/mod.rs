@@ -3,7 +3,9 @@
 
 mod cli;
 mod go;
+mod jfr;
 mod perf;
+mod pyspy;
 
 use std::collections::BTreeMap;
 use std::path::Path;
