@@ -69,6 +69,17 @@ proptest! {
         read_every_way(text.as_bytes());
     }
 
+    /// Binary headers that pass the magic check, then arbitrary bytes.
+    #[test]
+    fn magic_then_garbage_never_panics(
+        magic in prop::sample::select(vec![&b"PERFILE2"[..], &b"FLR\0\0\x02\0\x00"[..], &[0x1f, 0x8b, 8, 0][..]]),
+        rest in prop::collection::vec(any::<u8>(), 0..4096),
+    ) {
+        let mut bytes = magic.to_vec();
+        bytes.extend(rest);
+        read_every_way(&bytes);
+    }
+
     /// Valid files with bytes changed and cut short.
     #[test]
     fn mutated_files_never_panic(bytes in mutated()) {

@@ -6,6 +6,7 @@ mod go;
 mod jfr;
 mod perf;
 mod pyspy;
+mod svg;
 
 use std::collections::BTreeMap;
 use std::path::Path;
