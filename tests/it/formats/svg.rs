@@ -118,7 +118,7 @@ fn names_and_titles_are_escaped() {
                 for attr in e.attributes() {
                     let attr = attr.expect("well-formed attributes");
                     if attr.key.0.starts_with("on") {
-                        handlers.push(String::from_utf8_lossy(&attr.value).into_owned());
+                        handlers.push(attr.value.to_string());
                     }
                 }
             }
