@@ -75,9 +75,9 @@ pub fn read_merged(paths: &[PathBuf], options: &ReadOptions) -> anyhow::Result<P
                 let _ = all;
             }
             Some((all, first)) => {
-                if all.meta.unit != profile.meta.unit && !all.is_empty() {
+                if !same_measure(&all.meta, &profile.meta) && !all.is_empty() {
                     bail!(
-                        "cannot merge {name} ({} in {}) into {first} ({} in {}): their values \
+                        "cannot merge {name} ({}/{}) into {first} ({}/{}): their values \
                          measure different things; pick matching ones with --sample-type or \
                          --weight",
                         profile.meta.sample_type,
@@ -94,4 +94,13 @@ pub fn read_merged(paths: &[PathBuf], options: &ReadOptions) -> anyhow::Result<P
         }
     }
     merged.map(|(p, _)| p).context("no input given")
+}
+
+/// Whether two profiles' weights can be added: the same unit, and the same
+/// sample type, where every name for CPU samples counts as one type (folded
+/// text says nothing, perf says `cpu-clock`, Go says `cpu`).
+fn same_measure(a: &firebox::Meta, b: &firebox::Meta) -> bool {
+    let cpu = |t: &str| matches!(t, "cpu" | "cpu-clock" | "task-clock" | "samples");
+    a.unit == b.unit
+        && (a.sample_type == b.sample_type || cpu(&a.sample_type) && cpu(&b.sample_type))
 }

@@ -25,6 +25,7 @@ pub mod async_profiler;
 pub mod detect;
 pub mod folded;
 pub mod jfr;
+#[cfg(feature = "perf-data")]
 pub mod perf_data;
 pub mod perf_script;
 pub mod pprof;
@@ -178,7 +179,13 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 
     match format {
         Format::Folded => folded::from_bytes(bytes, &options.folded),
+        #[cfg(feature = "perf-data")]
         Format::PerfData => perf_data::from_bytes(bytes, &options.perf_script),
+        #[cfg(not(feature = "perf-data"))]
+        Format::PerfData => Err(Error::unsatisfied(
+            "this build of firebox reads no perf.data files (the perf-data feature is off); \
+             convert with `perf script` first",
+        )),
         Format::PerfScript => perf_script::from_bytes(bytes, &options.perf_script),
         Format::Pprof => pprof::from_bytes(bytes, &options.pprof),
         Format::Jfr => jfr::from_bytes(bytes, &options.jfr),
