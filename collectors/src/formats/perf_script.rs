@@ -292,7 +292,7 @@ impl<'o> Collapser<'o> {
             tracing::warn!(
                 event = %event,
                 samples,
-                kept = self.event.as_deref().unwrap_or(""),
+                kept = %self.event.as_deref().unwrap_or(""),
                 "skipped samples of another event; choose the event to keep"
             );
         }

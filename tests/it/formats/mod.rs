@@ -7,6 +7,7 @@ mod jfr;
 mod perf;
 mod pyspy;
 mod svg;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::Path;
