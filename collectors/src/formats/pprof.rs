@@ -84,8 +84,92 @@ pub fn from_reader<R: Read>(reader: R, options: &Options) -> Result<Profile, Err
 ///
 /// As [`from_reader`], less the I/O.
 pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
-    let message = decode(bytes)?;
-    build(&message, options)
+    let inflated;
+    let bytes = if detect::is_gzip(bytes) {
+        inflated = crate::formats::gunzip(bytes)?;
+        &inflated[..]
+    } else {
+        bytes
+    };
+    // Samples are decoded one at a time while folding, so a profile of
+    // millions of samples never exists as millions of messages at once.
+    let (message, samples) = split(bytes)?;
+    build(&message, &samples, options)
+}
+
+/// The profile without its samples, and where each sample message lies.
+fn split(bytes: &[u8]) -> Result<(proto::Profile, Vec<(usize, &[u8])>), Error> {
+    let mut rest = Vec::new();
+    let mut samples = Vec::new();
+    for field in Fields(bytes, 0) {
+        let Ok((tag, start, body)) = field else {
+            let at = field.err().unwrap_or(0);
+            return Err(Error::malformed(
+                Format::Pprof,
+                Position::Byte(at as u64),
+                "not a profile.proto message: a field is cut short or has no valid wire type",
+            ));
+        };
+        match (tag >> 3, body) {
+            (2, Some(body)) if tag & 7 == 2 => samples.push((start, body)),
+            _ => rest.extend_from_slice(&bytes[start..start + field_len(bytes, start)]),
+        }
+    }
+    let message = proto::Profile::decode(&rest[..]).map_err(|e| {
+        let at = broken_field(bytes).map_or(Position::Unknown, Position::Byte);
+        Error::malformed(Format::Pprof, at, format!("not a profile.proto message: {e}"))
+    })?;
+    Ok((message, samples))
+}
+
+/// The top-level fields of a message: key, start offset and, for
+/// length-delimited fields, the body. `Err` holds the offset of a field
+/// that does not parse; iteration ends after it.
+struct Fields<'a>(&'a [u8], usize);
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u64, usize, Option<&'a [u8]>), usize>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (bytes, start) = (self.0, self.1);
+        if start >= bytes.len() {
+            return None;
+        }
+        let parsed = (|| {
+            let (key, used) = varint(&bytes[start..])?;
+            let at = start + used;
+            let (size, body) = match key & 7 {
+                0 => (varint(&bytes[at..])?.1, None),
+                1 => (8, None),
+                5 => (4, None),
+                2 => {
+                    let (len, n) = varint(&bytes[at..])?;
+                    let len = usize::try_from(len).ok()?;
+                    let body = bytes.get(at + n..(at + n).checked_add(len)?)?;
+                    (n + len, Some(body))
+                }
+                _ => return None,
+            };
+            (at + size <= bytes.len()).then_some((key, at + size, body))
+        })();
+        match parsed {
+            Some((key, end, body)) => {
+                self.1 = end;
+                Some(Ok((key, start, body)))
+            }
+            None => {
+                self.1 = bytes.len();
+                Some(Err(start))
+            }
+        }
+    }
+}
+
+/// The length of the (valid) field starting at `start`.
+fn field_len(bytes: &[u8], start: usize) -> usize {
+    let mut fields = Fields(bytes, start);
+    let _ = fields.next();
+    fields.1 - start
 }
 
 /// Decodes profile.proto bytes (gzipped or not) into its messages.
@@ -110,8 +194,29 @@ pub fn decode(bytes: &[u8]) -> Result<proto::Profile, Error> {
 
 /// True when `bytes` decode as a profile.proto whose string table opens
 /// with the empty string, as the format requires.
+///
+/// Only the top-level fields are walked (numbers and wire types as the
+/// schema has them), so detecting a large profile costs no decoding.
 pub(crate) fn looks_like_pprof(bytes: &[u8]) -> bool {
-    proto::Profile::decode(bytes).is_ok_and(|p| p.string_table.first().is_some_and(Vec::is_empty))
+    let mut first_string = None;
+    for field in Fields(bytes, 0) {
+        let Ok((key, _, body)) = field else {
+            return false;
+        };
+        let fits = match (key >> 3, key & 7) {
+            (1..=6 | 11, 2) => true,
+            (7..=10 | 12 | 14, 0) => true,
+            (13, 0 | 2) => true,
+            _ => false,
+        };
+        if !fits {
+            return false;
+        }
+        if key >> 3 == 6 && first_string.is_none() {
+            first_string = body.map(<[u8]>::is_empty);
+        }
+    }
+    first_string == Some(true)
 }
 
 /// The sample types of a decoded profile, as `(type, unit)`.
@@ -151,10 +256,14 @@ struct Dangling {
     value: u64,
 }
 
-fn build(message: &proto::Profile, options: &Options) -> Result<Profile, Error> {
+fn build(
+    message: &proto::Profile,
+    samples: &[(usize, &[u8])],
+    options: &Options,
+) -> Result<Profile, Error> {
     let strings = Strings::new(&message.string_table);
     let types = sample_types(message);
-    let index = select(&types, message, &options.sample_type)?;
+    let index = select(&types, message, samples.len(), &options.sample_type)?;
     let mut profile = Profile::default();
     if let Some((kind, unit)) = index.and_then(|i| types.get(i)) {
         profile.meta.sample_type = kind.clone();
@@ -178,7 +287,12 @@ fn build(message: &proto::Profile, options: &Options) -> Result<Profile, Error> 
     let mut groups: HashMap<String, FrameId> = HashMap::new();
     let mut stack = Vec::new();
     let mut total = 0u64;
-    'samples: for (number, sample) in message.sample.iter().enumerate() {
+    'samples: for (number, &(offset, body)) in samples.iter().enumerate() {
+        let sample = proto::Sample::decode(body).map_err(|e| {
+            let message = format!("sample {number} does not decode: {e}");
+            Error::malformed(Format::Pprof, Position::Byte(offset as u64), message)
+        })?;
+        let sample = &sample;
         let value = *sample.value.get(index).ok_or_else(|| {
             let message = format!(
                 "sample {number} has {} values but the profile declares {} sample types",
@@ -252,6 +366,7 @@ fn report(dangling: &Dangling, unit: &str) {
 fn select(
     types: &[(String, String)],
     message: &proto::Profile,
+    samples: usize,
     wanted: &SampleType,
 ) -> Result<Option<usize>, Error> {
     let listed = || {
@@ -263,7 +378,7 @@ fn select(
         }
     };
     if types.is_empty() {
-        if message.sample.is_empty() {
+        if samples == 0 {
             return Ok(None);
         }
         return Err(Error::malformed(
