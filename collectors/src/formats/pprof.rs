@@ -97,8 +97,11 @@ pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
     build(&message, &samples, options)
 }
 
+/// A sample message not yet decoded: its offset in the input and its bytes.
+type SampleBytes<'a> = (usize, &'a [u8]);
+
 /// The profile without its samples, and where each sample message lies.
-fn split(bytes: &[u8]) -> Result<(proto::Profile, Vec<(usize, &[u8])>), Error> {
+fn split(bytes: &[u8]) -> Result<(proto::Profile, Vec<SampleBytes<'_>>), Error> {
     let mut rest = Vec::new();
     let mut samples = Vec::new();
     for field in Fields(bytes, 0) {
@@ -203,12 +206,8 @@ pub(crate) fn looks_like_pprof(bytes: &[u8]) -> bool {
         let Ok((key, _, body)) = field else {
             return false;
         };
-        let fits = match (key >> 3, key & 7) {
-            (1..=6 | 11, 2) => true,
-            (7..=10 | 12 | 14, 0) => true,
-            (13, 0 | 2) => true,
-            _ => false,
-        };
+        let fits =
+            matches!((key >> 3, key & 7), (1..=6 | 11, 2) | (7..=10 | 12 | 14, 0) | (13, 0 | 2));
         if !fits {
             return false;
         }
@@ -258,7 +257,7 @@ struct Dangling {
 
 fn build(
     message: &proto::Profile,
-    samples: &[(usize, &[u8])],
+    samples: &[SampleBytes<'_>],
     options: &Options,
 ) -> Result<Profile, Error> {
     let strings = Strings::new(&message.string_table);
