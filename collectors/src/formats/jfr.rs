@@ -96,28 +96,23 @@ impl<'c, 'p> Folder<'c, 'p> {
         let chunk = self.chunk;
         let mut unreadable = 0usize;
         for (_, event) in &chunk.events {
-            let Some(trace) = chunk.field(event, "stackTrace").map(|_| event) else {
+            // Samples share stack traces through the constant pool; each
+            // pooled trace is turned into frames once.
+            let key = field_ref(event, chunk);
+            let cached = key.and_then(|k| self.stacks.get(&k).cloned());
+            let stack = match cached {
+                Some(stack) => stack,
+                None => {
+                    let stack = self.stack(event);
+                    if let Some(key) = key {
+                        self.stacks.insert(key, stack.clone());
+                    }
+                    stack
+                }
+            };
+            let Some(stack) = stack else {
                 unreadable += 1;
                 continue;
-            };
-            let stack = match field_ref(trace, chunk) {
-                Some(key) => self.stacks.entry(key).or_insert_with(|| None).clone(),
-                None => None,
-            };
-            let stack = match stack {
-                Some(stack) => stack,
-                None => match self.stack(event) {
-                    Some(stack) => {
-                        if let Some(key) = field_ref(trace, chunk) {
-                            self.stacks.insert(key, Some(stack.clone()));
-                        }
-                        stack
-                    }
-                    None => {
-                        unreadable += 1;
-                        continue;
-                    }
-                },
             };
             let mut full = Vec::with_capacity(stack.len() + 1);
             if self.options.threads {
