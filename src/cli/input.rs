@@ -29,8 +29,17 @@ pub struct InputArgs {
     #[arg(long)]
     pub all_events: bool,
     /// Keep only perf script samples of this event.
-    #[arg(long, value_name = "EVENT", conflicts_with = "all_events")]
+    #[arg(long, value_name = "EVENT", alias = "event-filter", conflicts_with = "all_events")]
     pub event: Option<String>,
+    /// Root perf samples at `comm-pid` instead of `comm`.
+    #[arg(long)]
+    pub pid: bool,
+    /// Root perf samples at `comm-pid/tid` instead of `comm`.
+    #[arg(long)]
+    pub tid: bool,
+    /// Keep `+0x` offsets in perf script symbols.
+    #[arg(long)]
+    pub addrs: bool,
 }
 
 impl InputArgs {
@@ -48,6 +57,9 @@ impl InputArgs {
         };
         options.perf_script.all_events = self.all_events;
         options.perf_script.event = self.event;
+        options.perf_script.include_pid = self.pid;
+        options.perf_script.include_tid = self.tid;
+        options.perf_script.keep_offsets = self.addrs;
         options
     }
 }

@@ -216,3 +216,28 @@ fn empty_profiles_hold_no_samples() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("holds no samples"));
     }
 }
+
+/// The perf script flags named as inferno-collapse-perf names them: pid
+/// and tid roots, offsets kept, an event filter.
+#[test]
+fn perf_flags_shape_the_roots() {
+    let scratch = Scratch::new("perf-flags");
+    let path = scratch.path("x.perf");
+    std::fs::write(
+        &path,
+        "Plex DLNA Serve 26638/26640 [001] 856620.530720: 1 cycles:\n\t401010 serve+0x10 (/bin/d)\n\n\
+         app 7 [000] 1.0: 1 cpu-clock:\n\t401010 main+0x10 (/bin/app)\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["convert".to_string(), path.display().to_string(), "-o".into(), "-".into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let output = run_firebox(args);
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(run(&["--tid"]), "Plex DLNA Serve-26638/26640;serve 1\n");
+    assert_eq!(run(&["--pid", "--addrs"]), "Plex DLNA Serve-26638;serve+0x10 1\n");
+    assert_eq!(run(&["--event-filter", "cpu-clock", "--weight", "count"]), "app;main 1\n");
+}
