@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod diff;
 pub mod formats;
+pub mod output;
 pub mod render;
 
 pub use firebox_model::{Frame, FrameKind, Meta, Profile};

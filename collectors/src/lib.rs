@@ -11,6 +11,7 @@
 //! Collectors produce [`firebox_model::Profile`]s; they never render.
 #![warn(missing_docs)]
 
+pub mod containers;
 mod error;
 pub mod formats;
 pub mod perf;

@@ -1,17 +1,18 @@
-# Tools the format tests run: Go (runtime/pprof profiles, go tool pprof),
-# perf, inferno-collapse-perf, py-spy, a JDK 17 (java, javac, jfr), and
-# /usr/bin/time for the benchmark. Sourced by scripts/test; idempotent.
-
-formats_missing=()
-command -v go >/dev/null 2>&1 || formats_missing+=(golang-go)
-command -v perf >/dev/null 2>&1 || formats_missing+=(linux-perf)
-command -v javac >/dev/null 2>&1 || formats_missing+=(openjdk-17-jdk-headless)
-command -v cc >/dev/null 2>&1 || formats_missing+=(gcc)
-[ -x /usr/bin/time ] || formats_missing+=(time)
-if [ "${#formats_missing[@]}" -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${formats_missing[@]}"
+# Reading other profilers' files: Go writes pprof profiles (and go tool
+# pprof checks them), perf records perf.data and prints perf script,
+# inferno's collapser is the reference for it, py-spy records Python, the
+# JDK 17 records JFR (java, javac, jfr), readelf reads build-ids, and
+# /usr/bin/time measures the benchmark.
+need_apt go golang-go
+need_apt perf linux-perf
+need_apt javac openjdk-17-jdk-headless
+need_apt readelf binutils
+[ -x /usr/bin/time ] || apt_missing+=(time)
+if ! command -v py-spy >/dev/null 2>&1; then
+    echo "scripts/test: installing py-spy" >&2
+    pip install --quiet py-spy
 fi
-command -v py-spy >/dev/null 2>&1 || pip install --quiet py-spy
-command -v inferno-collapse-perf >/dev/null 2>&1 || cargo install --quiet --locked inferno --version 0.12.8
-unset formats_missing
+if ! command -v inferno-collapse-perf >/dev/null 2>&1; then
+    echo "scripts/test: installing inferno (inferno-collapse-perf)" >&2
+    cargo install --quiet --locked inferno --version 0.12.8
+fi

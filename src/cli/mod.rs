@@ -8,10 +8,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod containers;
 mod convert;
+mod demo;
+mod diff;
 mod flamegraph;
 mod input;
 mod output;
+mod record;
+mod summary;
 
 /// What a subcommand ended with, short of an error.
 pub enum Outcome {
@@ -41,6 +46,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Sample a process, a command or Docker containers and write a flame
+    /// graph.
+    Record(Box<record::RecordArgs>),
+    /// Profile a bundled CPU workload for a few seconds and write
+    /// firebox-demo.svg.
+    Demo(demo::DemoArgs),
+    /// Compare a base and a head profile: differential flame graph and a
+    /// summary of what changed beyond sampling noise.
+    Diff(diff::DiffArgs),
+    /// The workload `firebox demo` profiles.
+    #[command(hide = true)]
+    DemoWorkload(demo::WorkloadArgs),
     /// Draw a flame graph SVG from profile files of any supported format.
     Flamegraph(flamegraph::FlamegraphArgs),
     /// Convert a profile file to folded, SVG, pprof or speedscope.
@@ -53,6 +70,10 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
 
     let result = match cli.command {
+        Command::Record(args) => record::run(*args),
+        Command::Demo(args) => demo::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::DemoWorkload(args) => demo::workload(args),
         Command::Flamegraph(args) => flamegraph::run(args),
         Command::Convert(args) => convert::run(args),
     };
@@ -84,6 +105,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()

@@ -1,4 +1,9 @@
 //! firebox's integration tests: real processes, real files, the real binary.
 
+mod containers;
+mod diff;
 mod formats;
+mod names;
+mod record;
 mod support;
+mod unwind;

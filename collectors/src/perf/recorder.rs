@@ -1,0 +1,476 @@
+//! A recording in progress: opening the events, draining the rings, turning
+//! records into a profile.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CString, OsStr, OsString};
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use firebox_model::{Frame, FrameKind, Meta, Profile};
+use std::collections::BTreeMap;
+
+use firebox_symbolizer::{ModuleFile, Symbolizer};
+
+use super::events::{self, Event};
+use super::open::Events;
+use super::procs::{self, ProcessTable};
+use super::stacks::{self, Callchain, FrameCounts};
+use super::sys::{self, HeldChild};
+use super::unwind::{StackUnwinder, UserRegs};
+use super::{Cgroup, Config, Error, Target};
+use crate::containers::pids_in;
+
+/// How the target is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Still running.
+    Running,
+    /// The command ended with this exit code (128 + signal when killed).
+    CommandExited(i32),
+    /// The process is gone.
+    ProcessExited,
+    /// Every cgroup target is empty: its processes are gone.
+    CgroupsEmpty,
+}
+
+/// What a recording has seen so far.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Samples taken.
+    pub samples: u64,
+    /// Samples the kernel dropped because a ring buffer was full.
+    pub lost: u64,
+    /// Distinct processes sampled.
+    pub processes: usize,
+    /// Distinct threads sampled.
+    pub threads: usize,
+    /// Frames in all samples (kernel and user).
+    pub frames: u64,
+    /// Frames that got a name (not a module+offset or `[unknown]`).
+    pub frames_symbolized: u64,
+    /// Samples whose callchain hit the kernel's depth limit.
+    pub truncated: u64,
+    /// Samples whose user stack reached its thread's entry point (`_start`,
+    /// `start_thread`, `clone3`): stacks known to be whole.
+    pub whole_stacks: u64,
+    /// Samples that had a user stack at all.
+    pub user_stacks: u64,
+}
+
+impl Stats {
+    /// The share of frames that got a name, 0 to 1.
+    pub fn symbolized_share(&self) -> f64 {
+        if self.frames == 0 {
+            return 0.0;
+        }
+        self.frames_symbolized as f64 / self.frames as f64
+    }
+
+    /// The share of samples with a user stack whose stack reached its
+    /// thread's entry point, 0 to 1.
+    pub fn whole_share(&self) -> f64 {
+        if self.user_stacks == 0 {
+            return 0.0;
+        }
+        self.whole_stacks as f64 / self.user_stacks as f64
+    }
+}
+
+/// A finished recording.
+#[derive(Debug)]
+pub struct Recording {
+    /// The stacks sampled, weighted by sample count.
+    pub profile: Profile,
+    /// What was seen.
+    pub stats: Stats,
+    /// How many addresses of each module got names, and from where.
+    pub symbols: firebox_symbolizer::Stats,
+    /// The files each module's names were read from.
+    pub module_files: BTreeMap<String, ModuleFile>,
+}
+
+/// A recording in progress.
+pub struct Recorder {
+    config: Config,
+    events: Events,
+    child: Option<HeldChild>,
+    pid: Option<u32>,
+    procs: ProcessTable,
+    symbolizer: Symbolizer,
+    pending: Vec<Event>,
+    profile: Profile,
+    stats: Stats,
+    counts: FrameCounts,
+    pids: HashSet<u32>,
+    tids: HashSet<u32>,
+    unwinder: StackUnwinder,
+    cgroups: Vec<CgroupState>,
+    /// The cgroup target each process was seen in.
+    pid_cgroup: HashMap<u32, usize>,
+}
+
+/// A cgroup being sampled.
+struct CgroupState {
+    target: Cgroup,
+    /// Its rings in [`Events::rings`].
+    rings: Range<usize>,
+    /// When it was found empty.
+    emptied: Option<Instant>,
+}
+
+impl Recorder {
+    /// Opens the events on `target` and starts sampling.
+    ///
+    /// # Errors
+    ///
+    /// When the process does not exist, the command is not found or cannot
+    /// start, or the kernel refuses the events (see [`Error::Permission`]).
+    pub fn start(target: &Target, config: &Config) -> Result<Recorder, Error> {
+        Recorder::start_with(target, config, Symbolizer::new())
+    }
+
+    /// Like [`Recorder::start`], naming frames with `symbolizer` (set up
+    /// with debug directories or finders of debug files).
+    ///
+    /// # Errors
+    ///
+    /// As [`Recorder::start`].
+    pub fn start_with(
+        target: &Target,
+        config: &Config,
+        symbolizer: Symbolizer,
+    ) -> Result<Recorder, Error> {
+        let meta = Meta {
+            unit: "samples".to_string(),
+            sample_type: "cpu-clock".to_string(),
+            period_ns: Some(1_000_000_000 / config.frequency.max(1)),
+            ..Meta::default()
+        };
+        let mut recorder = Recorder {
+            config: config.clone(),
+            events: Events::new(),
+            child: None,
+            pid: None,
+            procs: ProcessTable::default(),
+            symbolizer,
+            pending: Vec::new(),
+            profile: Profile::new(meta),
+            stats: Stats::default(),
+            counts: FrameCounts::default(),
+            pids: HashSet::new(),
+            tids: HashSet::new(),
+            cgroups: Vec::new(),
+            pid_cgroup: HashMap::new(),
+            unwinder: StackUnwinder::new(),
+        };
+        match target {
+            Target::Pid(pid) => recorder.attach(*pid)?,
+            Target::Command(argv) => recorder.spawn(argv)?,
+            Target::Cgroups(cgroups) => recorder.attach_cgroups(cgroups)?,
+        }
+        Ok(recorder)
+    }
+
+    /// The host pid of the target process (the command's pid once started).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    fn attach(&mut self, pid: u32) -> Result<(), Error> {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(Error::NoSuchProcess(pid));
+        }
+        self.pid = Some(pid);
+        self.procs.load_from_proc(pid);
+
+        // Threads may start while we attach: open new ones until a pass
+        // finds none; from then on `inherit` follows what they create.
+        let mut attached = HashSet::new();
+        loop {
+            let tids = list_threads(pid);
+            if tids.is_empty() && attached.is_empty() {
+                return Err(Error::NoSuchProcess(pid));
+            }
+            let new: Vec<u32> = tids.into_iter().filter(|t| !attached.contains(t)).collect();
+            if new.is_empty() {
+                break;
+            }
+            for tid in new {
+                match self.events.open_thread(tid, &self.config, false) {
+                    // The thread ended between listing and opening.
+                    Err(Error::NoSuchProcess(_)) if tid != pid => {}
+                    Err(e) => return Err(e),
+                    Ok(()) => {}
+                }
+                attached.insert(tid);
+            }
+        }
+        self.events.enable().map_err(Error::Enable)?;
+        tracing::info!(pid, threads = attached.len(), "attached");
+        Ok(())
+    }
+
+    /// Opens events on each cgroup. Processes already in them get their
+    /// mappings from /proc; those that join later announce theirs through
+    /// comm, fork and mmap records, which cgroup events carry too.
+    fn attach_cgroups(&mut self, cgroups: &[Cgroup]) -> Result<(), Error> {
+        for cgroup in cgroups {
+            let dir = std::fs::File::open(&cgroup.dir).map_err(|source| Error::CgroupDir {
+                name: cgroup.name.clone(),
+                dir: cgroup.dir.clone(),
+                source,
+            })?;
+            let pids = pids_in(&cgroup.dir);
+            if pids.is_empty() {
+                return Err(Error::EmptyCgroup(cgroup.name.clone()));
+            }
+            let index = self.cgroups.len();
+            let rings = self.events.open_cgroup(&dir, &cgroup.name, &self.config)?;
+            for pid in &pids {
+                self.procs.load_from_proc(*pid);
+                self.pid_cgroup.insert(*pid, index);
+            }
+            tracing::info!(cgroup = %cgroup.dir.display(), processes = pids.len(), "attached");
+            self.cgroups.push(CgroupState { target: cgroup.clone(), rings, emptied: None });
+        }
+        self.events.enable().map_err(Error::Enable)
+    }
+
+    /// The names of the cgroup targets found empty so far, with the time
+    /// each was noticed.
+    pub fn emptied_cgroups(&self) -> impl Iterator<Item = (&str, Instant)> {
+        self.cgroups.iter().filter_map(|c| Some((c.target.name.as_str(), c.emptied?)))
+    }
+
+    fn spawn(&mut self, argv: &[OsString]) -> Result<(), Error> {
+        let program = argv.first().ok_or_else(|| Error::CommandNotFound(String::new()))?;
+        let shown = program.to_string_lossy().into_owned();
+        let path = find_program(program).ok_or_else(|| Error::CommandNotFound(shown.clone()))?;
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::CommandNotFound(shown.clone()))?;
+        let c_argv: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::CommandNotFound(shown.clone()))?;
+
+        let mut child = HeldChild::spawn(&c_path, &c_argv)
+            .map_err(|source| Error::Spawn { command: shown.clone(), source })?;
+        // The events count from the child's exec on; until the child is
+        // released it runs nothing worth sampling.
+        self.events.open_thread(child.pid, &self.config, true)?;
+        child.release().map_err(|source| Error::Spawn { command: shown, source })?;
+        self.pid = Some(child.pid);
+        tracing::info!(pid = child.pid, "started command");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Reads what the rings hold and processes every record up to now.
+    /// Records stamped later than the moment the drain began wait for the
+    /// next call, so that records from other CPUs' rings that happened
+    /// before them are processed first.
+    ///
+    /// # Errors
+    ///
+    /// When waiting for the command fails.
+    pub fn poll(&mut self) -> Result<Status, Error> {
+        let cutoff = sys::monotonic_ns();
+        self.drain();
+        self.process_until(cutoff);
+
+        if !self.cgroups.is_empty() {
+            for cgroup in self.cgroups.iter_mut().filter(|c| c.emptied.is_none()) {
+                if pids_in(&cgroup.target.dir).is_empty() {
+                    cgroup.emptied = Some(Instant::now());
+                }
+            }
+            if self.cgroups.iter().all(|c| c.emptied.is_some()) {
+                return Ok(Status::CgroupsEmpty);
+            }
+            return Ok(Status::Running);
+        }
+        if let Some(child) = &mut self.child {
+            let status =
+                child.try_wait().map_err(|source| Error::Spawn { command: "".into(), source })?;
+            return Ok(status.map_or(Status::Running, Status::CommandExited));
+        }
+        match self.pid {
+            Some(pid) if !is_alive(pid) => Ok(Status::ProcessExited),
+            _ => Ok(Status::Running),
+        }
+    }
+
+    /// What was seen so far.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        stats.processes = self.pids.len();
+        stats.threads = self.tids.len();
+        stats.frames = self.counts.total;
+        stats.frames_symbolized = self.counts.symbolized;
+        stats
+    }
+
+    /// Stops sampling, processes what is left in the rings and returns the
+    /// profile.
+    pub fn finish(mut self) -> Recording {
+        self.events.disable();
+        self.drain();
+        self.process_until(u64::MAX);
+        let stats = self.stats();
+        if let Some(mut child) = self.child.take() {
+            // Reap the command if it ended; a command still running (the
+            // recording was cut short) is left to finish on its own.
+            let _ = child.try_wait();
+        }
+        Recording {
+            profile: self.profile,
+            stats,
+            symbols: self.symbolizer.stats().clone(),
+            module_files: self.symbolizer.module_files().clone(),
+        }
+    }
+
+    fn drain(&mut self) {
+        for (i, ring) in self.events.rings.iter_mut().enumerate() {
+            let cgroup = self.cgroups.iter().position(|c| c.rings.contains(&i));
+            while let Some(record) = ring.next_record() {
+                let misc = record.misc();
+                let raw = record.to_contiguous();
+                let Ok(parsed) = record.parse_record() else {
+                    tracing::trace!("unparsable perf record");
+                    continue;
+                };
+                if let Some(event) = events::from_record(parsed, misc, &raw) {
+                    if let (Some(cgroup), Some(pid)) = (cgroup, event.pid()) {
+                        self.pid_cgroup.insert(pid, cgroup);
+                    }
+                    self.pending.push(event);
+                }
+            }
+        }
+    }
+
+    fn process_until(&mut self, cutoff: u64) {
+        self.pending.sort_by_key(Event::time);
+        let ready = self.pending.partition_point(|e| e.time() <= cutoff);
+        let rest = self.pending.split_off(ready);
+        let ready = std::mem::replace(&mut self.pending, rest);
+        for event in ready {
+            self.process(event);
+        }
+    }
+
+    fn process(&mut self, event: Event) {
+        match event {
+            Event::Sample { pid, tid, callchain, user, .. } => {
+                self.sample(pid, tid, &callchain, user)
+            }
+            Event::Mmap { pid, mapping, .. } => self.procs.entry(pid).map(mapping),
+            Event::Comm { pid, tid, name, exec, .. } => {
+                let process = self.procs.entry(pid);
+                if exec {
+                    process.clear_mappings();
+                    process.threads.clear();
+                }
+                if tid == pid {
+                    process.name = name.clone();
+                }
+                process.threads.insert(tid, name);
+            }
+            Event::Fork { pid, ppid, tid, .. } => {
+                if pid == tid && pid != ppid {
+                    self.procs.fork(ppid, pid);
+                }
+            }
+            Event::Exit { pid, tid, .. } => {
+                if pid == tid {
+                    self.unwinder.forget(pid);
+                }
+            }
+            Event::Lost { count, .. } => self.stats.lost += count,
+        }
+    }
+
+    fn sample(&mut self, pid: u32, tid: u32, raw: &[u64], user: Option<(UserRegs, Vec<u8>)>) {
+        // pid 0 is the idle task: the event only counts the target's
+        // threads, so such a record is noise.
+        if pid == 0 {
+            return;
+        }
+        self.stats.samples += 1;
+        self.pids.insert(pid);
+        self.tids.insert(tid);
+
+        let mut chain = Callchain::parse(raw);
+        if let Some((regs, stack)) = user.filter(|_| self.config.unwinds()) {
+            let process = self.procs.entry(pid);
+            if !process.maps_read && process.mapping(regs.ip).is_none() {
+                self.procs.load_from_proc(pid);
+            }
+            if let Some(process) = self.procs.get(pid) {
+                chain.user = self.unwinder.unwind(pid, process, regs, &stack);
+                chain.truncated = false;
+            }
+        }
+        if chain.truncated {
+            self.stats.truncated += 1;
+        }
+        if !chain.user.is_empty() {
+            self.stats.user_stacks += 1;
+        }
+        let (body, whole) =
+            stacks::resolve(&chain, pid, &mut self.procs, &mut self.symbolizer, &mut self.counts);
+        if whole {
+            self.stats.whole_stacks += 1;
+        }
+
+        let process = self.procs.entry(pid);
+        let mut frames = Vec::with_capacity(body.len() + 3);
+        if let Some(cgroup) = self.pid_cgroup.get(&pid).and_then(|&i| self.cgroups.get(i)) {
+            frames.push(Frame::new(cgroup.target.name.clone(), FrameKind::Container));
+        }
+        frames.push(Frame::process(process.name.clone()));
+        if self.config.per_thread {
+            let name = process.threads.get(&tid).cloned().or_else(|| procs::read_comm(pid, tid));
+            frames.push(Frame::new(
+                name.unwrap_or_else(|| format!("[tid {tid}]")),
+                FrameKind::Thread,
+            ));
+        }
+        frames.extend(body);
+        self.profile.add_frames(frames, 1);
+    }
+}
+
+/// Whether `pid` still runs: it exists and is not a zombie waiting for its
+/// parent to reap it.
+fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state letter follows the parenthesised comm, which may hold spaces.
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X' | 'x'))
+}
+
+/// The tids of a live process.
+fn list_threads(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Where `program` is: itself when it names a path, else the first
+/// executable of that name on `PATH`.
+fn find_program(program: &OsStr) -> Option<PathBuf> {
+    let is_exec = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        return is_exec(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_exec(p))
+}

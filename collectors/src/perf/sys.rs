@@ -1,0 +1,120 @@
+//! The few system calls the sampler needs that no safe wrapper offers:
+//! redirecting one perf event's output into another's ring buffer, starting
+//! a command stopped before `exec` so its events can be opened first, and
+//! waiting for it.
+//!
+//! Written by hand because `std::process::Command::spawn` waits for the
+//! child's `exec`, which must not happen before the events exist, and
+//! `perf-event2` exposes `PERF_EVENT_IOC_SET_OUTPUT` only as a raw ioctl.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Sends the records of event `fd` into the ring buffer of event `target`
+/// (both on the same CPU).
+pub(crate) fn set_output(fd: &impl AsRawFd, target: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: both descriptors are open perf event fds owned by the caller
+    // for the duration of the call; the ioctl takes a plain integer.
+    let rc =
+        unsafe { perf_event_open_sys::ioctls::SET_OUTPUT(fd.as_raw_fd(), target.as_raw_fd() as _) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock the events stamp records with.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+/// A forked child waiting, before `exec`, for the word to go.
+pub(crate) struct HeldChild {
+    pub(crate) pid: u32,
+    go: Option<OwnedFd>,
+}
+
+impl HeldChild {
+    /// Forks a child that waits until [`HeldChild::release`] and then
+    /// executes `path` with `argv` (argv[0] included) in the current
+    /// environment.
+    pub(crate) fn spawn(path: &CString, argv: &[CString]) -> io::Result<HeldChild> {
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+
+        // SAFETY: between fork and exec the child calls only async-signal-
+        // safe functions (close, read, execv, _exit) on memory prepared
+        // before the fork; it never returns into Rust code.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // SAFETY: see the fork above; these are the async-signal-safe
+            // calls it names, on descriptors and strings valid in the child.
+            unsafe {
+                libc::close(write_end.as_raw_fd());
+                let mut byte = 0u8;
+                let n = libc::read(read_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
+                if n == 1 {
+                    libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
+                    libc::_exit(127);
+                }
+                // The parent gave up before releasing us.
+                libc::_exit(0);
+            }
+        }
+        drop(read_end);
+        Ok(HeldChild { pid: pid as u32, go: Some(write_end) })
+    }
+
+    /// Lets the child `exec`.
+    pub(crate) fn release(&mut self) -> io::Result<()> {
+        if let Some(fd) = self.go.take() {
+            let file = std::fs::File::from(fd);
+            io::Write::write_all(&mut &file, b"g")?;
+        }
+        Ok(())
+    }
+
+    /// The child's exit code (or 128 + signal) once it has ended; `None`
+    /// while it runs.
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<i32>> {
+        let mut status = 0;
+        // SAFETY: `status` is a valid int to write to; WNOHANG never blocks.
+        let rc = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if rc == 0 {
+            return Ok(None);
+        }
+        if libc::WIFEXITED(status) {
+            Ok(Some(libc::WEXITSTATUS(status)))
+        } else {
+            Ok(Some(128 + libc::WTERMSIG(status)))
+        }
+    }
+}
+
+impl Drop for HeldChild {
+    fn drop(&mut self) {
+        // Closing the pipe without a byte makes a held child exit quietly.
+        self.go.take();
+    }
+}

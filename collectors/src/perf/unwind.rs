@@ -1,0 +1,254 @@
+//! Full user stacks from a copy of the stack: DWARF CFI unwinding with
+//! framehop.
+//!
+//! Each sample carries the user registers (ip, sp, bp) and the top of the
+//! user stack. framehop walks it with the `.eh_frame`/`.eh_frame_hdr` (or
+//! `.debug_frame`) rules of the module each address lies in, falling back to
+//! frame pointers where a module has no rules. Modules are read through the
+//! process's own root, once per file; the parsed sections are shared by
+//! every process that maps the same file.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use firebox_symbolizer::Mapping;
+use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
+use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
+use object::read::ReadCache;
+use object::{Object, ObjectSection, ObjectSegment};
+
+use super::procs::Process;
+
+/// `sample_regs_user` mask: bp, sp and ip in perf's x86_64 register order.
+pub(crate) const REGS_MASK: u64 = (1 << 6) | (1 << 7) | (1 << 8);
+
+/// How deep an unwind may go before it is cut.
+const MAX_FRAMES: usize = 1024;
+
+/// The registers an unwind starts from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UserRegs {
+    pub(crate) ip: u64,
+    pub(crate) sp: u64,
+    pub(crate) bp: u64,
+}
+
+impl UserRegs {
+    /// Reads the registers of [`REGS_MASK`], which perf stores in bit order.
+    pub(crate) fn from_sampled(mask: u64, values: &[u64]) -> Option<Self> {
+        if mask != REGS_MASK || values.len() != 3 {
+            return None;
+        }
+        Some(UserRegs { bp: values[0], sp: values[1], ip: values[2] })
+    }
+}
+
+/// The unwind sections of one file, with the segment table that places
+/// them in a process.
+struct UnwindFile {
+    text: Option<(Range<u64>, Arc<[u8]>)>,
+    eh_frame: Option<(Range<u64>, Arc<[u8]>)>,
+    eh_frame_hdr: Option<(Range<u64>, Arc<[u8]>)>,
+    debug_frame: Option<Arc<[u8]>>,
+    got: Option<Range<u64>>,
+    /// (file offset range, virtual address) of each loadable segment.
+    segments: Vec<(Range<u64>, u64)>,
+}
+
+impl UnwindFile {
+    fn load(path: &std::path::Path) -> Option<UnwindFile> {
+        let file = File::open(path).ok()?;
+        let cache = ReadCache::new(file);
+        let object = object::File::parse(&cache).ok()?;
+        let section = |name: &str| {
+            let s = object.section_by_name(name)?;
+            let data = s.uncompressed_data().ok()?;
+            Some((s.address()..s.address() + s.size(), Arc::<[u8]>::from(&*data)))
+        };
+        let segments = object
+            .segments()
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                (offset..offset + size, s.address())
+            })
+            .collect();
+        Some(UnwindFile {
+            text: section(".text"),
+            eh_frame: section(".eh_frame"),
+            eh_frame_hdr: section(".eh_frame_hdr"),
+            debug_frame: section(".debug_frame").map(|(_, d)| d),
+            got: object.section_by_name(".got").map(|s| s.address()..s.address() + s.size()),
+            segments,
+        })
+    }
+
+    /// What to add to a file's virtual addresses to get where they are in
+    /// a process that mapped `mapping` of it. The kernel maps a segment
+    /// from its page-aligned offset, so the segment is the one whose offset
+    /// rounds down to the mapping's; segments may share a page, so mere
+    /// containment could pick the one before.
+    fn bias(&self, mapping: &Mapping) -> Option<u64> {
+        const PAGE: u64 = 4096;
+        let aligned =
+            self.segments.iter().find(|(r, _)| r.start & !(PAGE - 1) == mapping.file_offset);
+        let (range, vaddr) = aligned
+            .or_else(|| self.segments.iter().find(|(r, _)| r.contains(&mapping.file_offset)))?;
+        Some(
+            mapping
+                .start
+                .wrapping_sub(mapping.file_offset)
+                .wrapping_add(range.start)
+                .wrapping_sub(*vaddr),
+        )
+    }
+
+    fn module(&self, mapping: &Mapping) -> Option<Module<Arc<[u8]>>> {
+        let bias = self.bias(mapping)?;
+        let info = ExplicitModuleSectionInfo {
+            base_svma: 0,
+            text_svma: self.text.as_ref().map(|(r, _)| r.clone()),
+            text: self.text.as_ref().map(|(_, d)| d.clone()),
+            got_svma: self.got.clone(),
+            eh_frame_svma: self.eh_frame.as_ref().map(|(r, _)| r.clone()),
+            eh_frame: self.eh_frame.as_ref().map(|(_, d)| d.clone()),
+            eh_frame_hdr_svma: self.eh_frame_hdr.as_ref().map(|(r, _)| r.clone()),
+            eh_frame_hdr: self.eh_frame_hdr.as_ref().map(|(_, d)| d.clone()),
+            debug_frame: self.debug_frame.clone(),
+            ..Default::default()
+        };
+        let name = mapping.module_name();
+        Some(Module::new(name, mapping.start..mapping.end, bias, info))
+    }
+}
+
+/// A key naming a file by what it is: its build-id, or the path it was
+/// opened at with its inode when it has none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum FileKey {
+    BuildId(Vec<u8>),
+    Inode(u64, u64),
+}
+
+struct ProcessUnwinder {
+    generation: u64,
+    unwinder: UnwinderX86_64<Arc<[u8]>>,
+}
+
+/// Unwinds sampled user stacks for every process of a recording.
+pub(crate) struct StackUnwinder {
+    files: HashMap<FileKey, Option<Arc<UnwindFile>>>,
+    processes: HashMap<u32, ProcessUnwinder>,
+    cache: CacheX86_64,
+}
+
+impl StackUnwinder {
+    pub(crate) fn new() -> Self {
+        StackUnwinder {
+            files: HashMap::new(),
+            processes: HashMap::new(),
+            cache: CacheX86_64::new(),
+        }
+    }
+
+    /// The user addresses of a sample, leaf first: the ip, then return
+    /// addresses, as far as the stack copy and the unwind rules reach.
+    pub(crate) fn unwind(
+        &mut self,
+        pid: u32,
+        process: &Process,
+        regs: UserRegs,
+        stack: &[u8],
+    ) -> Vec<u64> {
+        let stale = self.processes.get(&pid).is_none_or(|p| p.generation != process.generation);
+        if stale {
+            let unwinder = self.build(pid, process);
+            self.processes
+                .insert(pid, ProcessUnwinder { generation: process.generation, unwinder });
+        }
+        let Some(entry) = self.processes.get(&pid) else { return vec![regs.ip] };
+
+        let sp = regs.sp;
+        let mut read_stack = |addr: u64| {
+            let offset = addr.checked_sub(sp).ok_or(())? as usize;
+            let bytes = stack.get(offset..offset.checked_add(8).ok_or(())?).ok_or(())?;
+            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
+        };
+        let mut frames = entry.unwinder.iter_frames(
+            regs.ip,
+            UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp),
+            &mut self.cache,
+            &mut read_stack,
+        );
+        let mut out = Vec::with_capacity(32);
+        while let Ok(Some(frame)) = frames.next() {
+            out.push(match frame {
+                FrameAddress::InstructionPointer(ip) => ip,
+                FrameAddress::ReturnAddress(ra) => ra.get(),
+            });
+            if out.len() >= MAX_FRAMES {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push(regs.ip);
+        }
+        out
+    }
+
+    /// Forgets a process that exited.
+    pub(crate) fn forget(&mut self, pid: u32) {
+        self.processes.remove(&pid);
+    }
+
+    fn build(&mut self, pid: u32, process: &Process) -> UnwinderX86_64<Arc<[u8]>> {
+        let mut unwinder = UnwinderX86_64::new();
+        for mapping in process.mappings() {
+            let Some(file) = self.file(pid, mapping) else { continue };
+            if let Some(module) = file.module(mapping) {
+                unwinder.add_module(module);
+            }
+        }
+        unwinder
+    }
+
+    fn file(&mut self, pid: u32, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
+        let path = host_path(pid, mapping)?;
+        let key = match &mapping.build_id {
+            Some(id) => FileKey::BuildId(id.clone()),
+            None => {
+                use std::os::unix::fs::MetadataExt;
+                let meta = std::fs::metadata(&path).ok()?;
+                FileKey::Inode(meta.dev(), meta.ino())
+            }
+        };
+        self.files
+            .entry(key)
+            .or_insert_with(|| {
+                let file = UnwindFile::load(&path).map(Arc::new);
+                if file.is_none() {
+                    tracing::debug!(path = %path.display(), "no unwind sections");
+                }
+                file
+            })
+            .clone()
+    }
+}
+
+/// Where the host can read the file behind `mapping`: the process's own
+/// view of it, through its root, or the mapped file itself.
+fn host_path(pid: u32, mapping: &Mapping) -> Option<PathBuf> {
+    let path = mapping.path.to_str()?;
+    if !path.starts_with('/') {
+        return None;
+    }
+    let through_root = PathBuf::from(format!("/proc/{pid}/root{path}"));
+    if through_root.is_file() {
+        return Some(through_root);
+    }
+    let mapped =
+        PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
+    mapped.is_file().then_some(mapped)
+}

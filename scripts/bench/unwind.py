@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""DWARF unwinding cost, side by side with perf.
+
+On the fixed-work `chain` workload (fixtures/workloads/chain.c, -O2, no frame
+pointers), measures:
+
+1. the workload's slowdown at 99 Hz under `firebox record --call-graph dwarf`
+   and under `perf record -F 99 --call-graph dwarf`, against the same run
+   unprofiled (the workload times its own work, so profiler start-up is not
+   counted);
+2. the time and peak memory from the end of the recording to the SVG: firebox
+   (its own log line; peak RSS of the whole firebox process) against
+   `perf script | inferno-collapse-perf | inferno-flamegraph` on perf's
+   recording of the same run (sum of the stages' times, largest stage RSS);
+3. whether the two agree: the self shares of the top functions.
+
+usage: scripts/bench/unwind.py [--runs N] [--rounds R]
+Needs: cc, perf (Debian's linux-perf), inferno-collapse-perf and
+inferno-flamegraph (`cargo install inferno`), a release build of firebox.
+Run as root on a quiet machine.
+"""
+
+import argparse
+import collections
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def elapsed_of(stderr):
+    m = re.search(r"^elapsed ([0-9.]+)$", stderr, re.M)
+    if not m:
+        sys.exit(f"the workload printed no elapsed time:\n{stderr}")
+    return float(m.group(1))
+
+
+def timed(cmd, stdin=None, stdout=None):
+    """Wall seconds and peak RSS (KiB) of one command, via /usr/bin/time."""
+    t = tempfile.NamedTemporaryFile(mode="r", delete=False)
+    start = time.monotonic()
+    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name] + cmd,
+                   stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    wall = time.monotonic() - start
+    rss = int(open(t.name).read().split()[-1])
+    os.unlink(t.name)
+    return wall, rss
+
+
+def self_shares(folded_path):
+    counts = collections.Counter()
+    total = 0
+    for line in open(folded_path, encoding="utf-8", errors="replace"):
+        stack, _, n = line.rstrip("\n").rpartition(" ")
+        if not stack:
+            continue
+        leaf = re.sub(r"_\[[kij01]\]$", "", stack.split(";")[-1])
+        counts[leaf] += int(n)
+        total += int(n)
+    return {k: 100.0 * v / total for k, v in counts.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=400)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="firebox-bench-")
+    chain = os.path.join(work, "chain")
+    run(["cc", "-O2", "-fomit-frame-pointer", "-g", "-pthread",
+         os.path.join(ROOT, "fixtures/workloads/chain.c"), "-o", chain])
+    run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    firebox = os.path.join(ROOT, "target/release/firebox")
+    workload = [chain, "0", str(args.rounds)]
+
+    base, fb, pf, fb_post, fb_rss = [], [], [], [], []
+    fb_folded = os.path.join(work, "firebox.folded")
+    fb_svg = os.path.join(work, "firebox.svg")
+    perf_data = os.path.join(work, "perf.data")
+    for i in range(args.runs):
+        base.append(elapsed_of(run(workload).stderr))
+
+        out = fb_svg if i % 2 else fb_folded
+        rss_file = os.path.join(work, "rss")
+        r = run(["/usr/bin/time", "-f", "%M", "-o", rss_file, firebox, "-v", "record",
+                 "--call-graph", "dwarf", "-o", out, "--"] + workload)
+        fb.append(elapsed_of(r.stderr))
+        if out == fb_svg:
+            m = re.search(r"from the end of the recording to the written output ms=(\d+)", r.stderr)
+            fb_post.append(int(m.group(1)) / 1000.0)
+            fb_rss.append(int(open(rss_file).read().split()[-1]))
+
+        r = run(["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-o", perf_data,
+                 "--"] + workload)
+        pf.append(elapsed_of(r.stderr))
+
+    # perf's post-processing of its last recording, stage by stage.
+    script_txt = os.path.join(work, "perf.script")
+    perf_folded = os.path.join(work, "perf.folded")
+    with open(script_txt, "w") as o:
+        t1, m1 = timed(["perf", "script", "-i", perf_data], stdout=o)
+    with open(script_txt) as i_, open(perf_folded, "w") as o:
+        t2, m2 = timed(["inferno-collapse-perf"], stdin=i_, stdout=o)
+    with open(perf_folded) as i_, open(os.path.join(work, "perf.svg"), "w") as o:
+        t3, m3 = timed(["inferno-flamegraph"], stdin=i_, stdout=o)
+    perf_post, perf_rss = t1 + t2 + t3, max(m1, m2, m3)
+
+    b, f, p = statistics.median(base), statistics.median(fb), statistics.median(pf)
+    fpost, frss = statistics.median(fb_post), statistics.median(fb_rss)
+    print(f"workload, unprofiled:          {b:.3f} s (median of {args.runs})")
+    print(f"under firebox --call-graph dwarf: {f:.3f} s  slowdown {100 * (f / b - 1):+.2f}%")
+    print(f"under perf --call-graph dwarf:    {p:.3f} s  slowdown {100 * (p / b - 1):+.2f}%")
+    print(f"end of recording to SVG: firebox {fpost:.3f} s, {frss / 1024:.1f} MiB peak; "
+          f"perf script | inferno {perf_post:.3f} s, {perf_rss / 1024:.1f} MiB peak")
+    print(f"  firebox is {perf_post / max(fpost, 1e-3):.1f}x faster with "
+          f"{frss / perf_rss:.2f}x the peak memory")
+
+    fs, ps = self_shares(fb_folded), self_shares(perf_folded)
+    print("top self shares (firebox / perf, points):")
+    worst = 0.0
+    for name, share in sorted(ps.items(), key=lambda kv: -kv[1])[:5]:
+        mine = fs.get(name, 0.0)
+        worst = max(worst, abs(mine - share))
+        print(f"  {name:40} {mine:6.2f} {share:6.2f}  {mine - share:+.2f}")
+    print(f"largest difference: {worst:.2f} points")
+
+
+if __name__ == "__main__":
+    main()

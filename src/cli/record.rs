@@ -1,0 +1,337 @@
+//! `firebox record`: sample a process, a command or containers and write a
+//! flame graph.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use firebox_collectors::perf::{self, Recorder, Status, Target};
+use firebox_symbolizer::Symbolizer;
+
+use super::containers::{self, DebugArgs, IndexedImage};
+use super::summary;
+use super::Outcome;
+use firebox::output::{self, OutputFormat};
+
+const EXAMPLES: &str = "\
+Examples:
+  firebox record -- ./my-benchmark --iterations 1000
+  firebox record --pid 4242 -d 30s -o api.svg
+  firebox record --container api -d 30s -o api.svg
+  firebox record --label app=shop --debug-image shop-debug:1.4 --json-summary run.json -o shop.svg
+  firebox record -F 199 -d 2m --per-thread -o server.folded --pid 4242";
+
+/// `firebox record` options.
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub struct RecordArgs {
+    /// Profile every thread of this running process, and the threads and
+    /// processes it starts during the recording.
+    #[arg(short, long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Profile every process of this running Docker container, those
+    /// started in it during the recording (`docker exec`) included;
+    /// repeatable. Stacks are rooted at the container's name.
+    #[arg(long = "container", value_name = "NAME|ID")]
+    pub containers: Vec<String>,
+    /// Profile every running container with this label; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    #[command(flatten)]
+    pub debug: DebugArgs,
+    /// Also write a JSON summary: samples, lost samples, processes, and per
+    /// module how many frames got names and from where.
+    #[arg(long, value_name = "FILE")]
+    pub json_summary: Option<PathBuf>,
+    /// Samples per second per thread.
+    #[arg(short = 'F', long, default_value_t = 99, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub frequency: u64,
+    /// How long to record, e.g. 30s, 2m, 500ms [default: 30s for --pid and
+    /// containers, until the command exits].
+    #[arg(short, long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Where to write the profile; the extension picks the format (.svg,
+    /// .folded or .txt).
+    #[arg(short, long, default_value = "firebox.svg")]
+    pub output: PathBuf,
+    /// Title of the flame graph [default: the target, duration and sample
+    /// count].
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Sample user space only.
+    #[arg(long)]
+    pub no_kernel: bool,
+    /// Put each thread's name as a frame under its process.
+    #[arg(long)]
+    pub per_thread: bool,
+    /// How user stacks are walked: fp (frame pointers only), dwarf (unwind
+    /// a copy of the stack with DWARF CFI), auto (CFI where a module has it,
+    /// frame pointers elsewhere).
+    #[arg(long, value_enum, default_value_t = CallGraphArg::Auto)]
+    pub call_graph: CallGraphArg,
+    /// Bytes of user stack copied per sample for unwinding (8 to 65528;
+    /// `16K` works).
+    #[arg(long, default_value = "16K", value_parser = parse_stack_size)]
+    pub stack_size: u32,
+    /// The command to start and profile until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `--call-graph` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CallGraphArg {
+    /// Frame pointers only.
+    Fp,
+    /// DWARF CFI unwinding of a stack copy.
+    Dwarf,
+    /// Whatever gives full stacks: CFI, frame pointers where there is none.
+    Auto,
+}
+
+impl From<CallGraphArg> for perf::CallGraph {
+    fn from(arg: CallGraphArg) -> Self {
+        match arg {
+            CallGraphArg::Fp => perf::CallGraph::Fp,
+            CallGraphArg::Dwarf => perf::CallGraph::Dwarf,
+            CallGraphArg::Auto => perf::CallGraph::Auto,
+        }
+    }
+}
+
+fn parse_stack_size(text: &str) -> Result<u32, String> {
+    let (digits, scale) = match text.strip_suffix(['k', 'K']) {
+        Some(digits) => (digits, 1024),
+        None => (text, 1),
+    };
+    let bytes = digits
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size in bytes (like 16384 or 16K)"))?;
+    if !(8..=perf::MAX_STACK_SIZE).contains(&bytes) {
+        return Err(format!("{bytes} bytes is out of range: 8 to {}", perf::MAX_STACK_SIZE));
+    }
+    Ok(bytes & !7)
+}
+
+/// What a recording was of, for titles and messages.
+pub struct Described {
+    pub target: Target,
+    pub label: String,
+}
+
+/// What a recording adds to the profile beyond its samples.
+#[derive(Default)]
+pub struct Extras {
+    /// The containers sampled.
+    pub containers: Vec<firebox_collectors::containers::Container>,
+    /// The images whose debug files were indexed.
+    pub images: Vec<IndexedImage>,
+    /// Extra directories of debug files.
+    pub debug_dirs: Vec<PathBuf>,
+    /// Where to write the JSON summary.
+    pub json_summary: Option<PathBuf>,
+}
+
+pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
+    let config = perf::Config {
+        frequency: args.frequency,
+        kernel: !args.no_kernel,
+        per_thread: args.per_thread,
+        call_graph: args.call_graph.into(),
+        stack_size: args.stack_size,
+    };
+    if !args.containers.is_empty() || !args.labels.is_empty() {
+        if args.pid.is_some() || !args.command.is_empty() {
+            bail!("give either containers (--container, --label), --pid or a command, not several");
+        }
+        let docker = firebox_collectors::containers::Docker::connect()?;
+        let selected = containers::select(&docker, &args.containers, &args.labels)?;
+        let images = containers::index_images(Some(&docker), &selected, &args.debug)?;
+        let described = Described {
+            target: containers::target(&selected),
+            label: containers::label(&selected),
+        };
+        let extras = Extras {
+            containers: selected,
+            images,
+            debug_dirs: args.debug.debug_dirs.clone(),
+            json_summary: args.json_summary,
+        };
+        let duration = args.duration.or(Some(Duration::from_secs(30)));
+        return record_to(
+            &described,
+            &config,
+            duration,
+            &args.output,
+            args.title.as_deref(),
+            extras,
+        );
+    }
+
+    let described = match (args.pid, args.command.is_empty()) {
+        (Some(_), false) => bail!("give either --pid or a command after --, not both"),
+        (Some(pid), true) => Described { target: Target::Pid(pid), label: format!("pid {pid}") },
+        (None, false) => Described {
+            label: args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            target: Target::Command(args.command.clone()),
+        },
+        (None, true) => {
+            bail!("nothing to record: give --pid PID, --container NAME or a command after --")
+        }
+    };
+    let duration = args.duration.or(match described.target {
+        Target::Command(_) => None,
+        _ => Some(Duration::from_secs(30)),
+    });
+    let images = containers::index_images(None, &[], &args.debug)?;
+    let extras = Extras {
+        images,
+        debug_dirs: args.debug.debug_dirs.clone(),
+        json_summary: args.json_summary,
+        ..Extras::default()
+    };
+    record_to(&described, &config, duration, &args.output, args.title.as_deref(), extras)
+}
+
+/// Records `described` and writes the profile to `output`; shared with
+/// `firebox demo`.
+pub fn record_to(
+    described: &Described,
+    config: &perf::Config,
+    duration: Option<Duration>,
+    output: &Path,
+    title: Option<&str>,
+    extras: Extras,
+) -> anyhow::Result<Outcome> {
+    let format = OutputFormat::from_path(output)?;
+    output::check_writable(output)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("failed to install the Ctrl-C handler")?;
+    }
+
+    let started = Instant::now();
+    let symbolizer =
+        Symbolizer::with_config(containers::symbolizer_config(&extras.images, &extras.debug_dirs));
+    let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
+    let progress = Progress::new();
+    let end = loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let status = recorder.poll()?;
+        progress.update(started.elapsed(), recorder.stats().samples);
+        if status != Status::Running {
+            break Some(status);
+        }
+        if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
+            break None;
+        }
+    };
+    let elapsed = started.elapsed();
+    let ended = Instant::now();
+    let emptied: Vec<(String, Instant)> =
+        recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
+    let recording = recorder.finish();
+    let stats = recording.stats.clone();
+    progress.finish();
+
+    let mut warnings = Vec::new();
+    match end {
+        Some(Status::ProcessExited) => warnings.push(format!(
+            "{} exited after {:.1} s; writing what was collected",
+            described.label,
+            elapsed.as_secs_f64()
+        )),
+        Some(Status::CommandExited(code)) if code != 0 => {
+            warnings.push(format!("the command exited with code {code}"))
+        }
+        _ => {}
+    }
+    for (name, at) in &emptied {
+        warnings.push(format!(
+            "container {name} stopped after {:.1} s; writing what was collected",
+            at.duration_since(started).as_secs_f64()
+        ));
+    }
+    if stats.lost > 0 {
+        warnings
+            .push(format!("the kernel dropped {} samples: the ring buffer was full", stats.lost));
+    }
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(path) = &extras.json_summary {
+        let mut all = warnings.clone();
+        all.extend(extras.images.iter().flat_map(|i| i.index.warnings.iter().cloned()));
+        summary::write(path, &summary::build(&recording, &stats, &extras, &described.label, &all))?;
+    }
+    let mut profile = recording.profile;
+    if stats.samples == 0 {
+        return Ok(Outcome::Nothing(format!(
+            "no samples were collected from {} in {:.1} s (did it use any CPU?); nothing written",
+            described.label,
+            elapsed.as_secs_f64()
+        )));
+    }
+
+    profile.meta.duration = Some(elapsed);
+    profile.meta.title = Some(title.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "firebox record: {} ({:.1} s, {} samples)",
+            described.label,
+            elapsed.as_secs_f64(),
+            stats.samples
+        )
+    }));
+    output::write(&profile, format, output)?;
+    tracing::info!(
+        ms = ended.elapsed().as_millis() as u64,
+        "from the end of the recording to the written output"
+    );
+
+    eprintln!(
+        "firebox: {} samples, {} lost, {} process{}, {} thread{}, {:.1}% of frames symbolized, \
+         {:.1}% of stacks whole -> {}",
+        stats.samples,
+        stats.lost,
+        stats.processes,
+        if stats.processes == 1 { "" } else { "es" },
+        stats.threads,
+        if stats.threads == 1 { "" } else { "s" },
+        stats.symbolized_share() * 100.0,
+        stats.whole_share() * 100.0,
+        output.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// A spinner with the elapsed time and the samples so far, on a terminal.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} recording {elapsed_precise} {msg}")
+        {
+            bar.set_style(style);
+        }
+        Progress(bar)
+    }
+
+    fn update(&self, _elapsed: Duration, samples: u64) {
+        self.0.set_message(format!("{samples} samples"));
+        self.0.tick();
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

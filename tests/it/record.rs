@@ -1,0 +1,400 @@
+//! `firebox record` on real processes: shares, chains and sample counts of a
+//! workload with a known split, threads, `--pid`, the SVG, and every error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::{compile, describe, firebox, fixtures, run_firebox, Scratch};
+
+/// The `split` workload, built once per test run with frame pointers.
+pub fn split_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("firebox-it-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("cannot create a directory for test binaries");
+        let out = dir.join("split");
+        compile(
+            &[fixtures().join("workloads/split.c")],
+            &out,
+            &["-O1", "-g", "-fno-omit-frame-pointer", "-pthread"],
+        );
+        out
+    })
+}
+
+/// A folded file read back: stack text to count.
+pub fn read_folded(path: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            let (stack, count) = line.rsplit_once(' ').expect("a folded line has a count");
+            (stack.to_string(), count.parse().expect("a folded count is a number"))
+        })
+        .collect()
+}
+
+/// The share (0 to 100) of samples whose stack holds `frame`.
+pub fn share_of(stacks: &BTreeMap<String, u64>, frame: &str) -> f64 {
+    let total: u64 = stacks.values().sum();
+    let hit: u64 = stacks
+        .iter()
+        .filter(|(stack, _)| stack.split(';').any(|f| f == frame))
+        .map(|(_, n)| n)
+        .sum();
+    100.0 * hit as f64 / total as f64
+}
+
+fn total(stacks: &BTreeMap<String, u64>) -> u64 {
+    stacks.values().sum()
+}
+
+fn read_cpu_seconds(path: &Path) -> f64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("the workload wrote no CPU time to {}: {e}", path.display()))
+        .trim()
+        .parse()
+        .expect("the CPU time is a number")
+}
+
+/// Asserts `samples` is within 15% of 99 Hz times `cpu_seconds`.
+fn assert_rate(samples: u64, cpu_seconds: f64) {
+    let expected = 99.0 * cpu_seconds;
+    let off = (samples as f64 - expected).abs() / expected;
+    assert!(
+        off <= 0.15,
+        "{samples} samples for {cpu_seconds:.2} CPU seconds: {:.1}% away from 99 Hz",
+        off * 100.0
+    );
+}
+
+fn assert_split(stacks: &BTreeMap<String, u64>) {
+    let hot = share_of(stacks, "hot");
+    let cold = share_of(stacks, "cold");
+    assert!(
+        (hot - 75.0).abs() <= 5.0,
+        "hot has {hot:.1}% of samples, expected 75 ± 5: {stacks:#?}"
+    );
+    assert!((cold - 25.0).abs() <= 5.0, "cold has {cold:.1}% of samples, expected 25 ± 5");
+}
+
+fn has_chain(stacks: &BTreeMap<String, u64>, chain: &str) -> bool {
+    stacks.keys().any(|s| s.contains(chain))
+}
+
+/// A 5-second recording of a command gives the designed split, the chain
+/// from main to hot, and about 99 samples per CPU second.
+#[test]
+fn command_shares_chain_and_rate() {
+    let dir = Scratch::new("record-command");
+    let out = dir.path("split.folded");
+    let cpu = dir.path("cpu");
+    let output = firebox()
+        .args(["record", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("5")
+        .env("FIREBOX_CPU_FILE", &cpu)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let stacks = read_folded(&out);
+    assert_split(&stacks);
+    assert!(has_chain(&stacks, "split;"), "the root frame is the process name: {stacks:#?}");
+    assert!(has_chain(&stacks, "main;run;step;hot"), "no main;run;step;hot chain: {stacks:#?}");
+    assert_rate(total(&stacks), read_cpu_seconds(&cpu));
+}
+
+/// Worker threads started after the recording began are sampled, each
+/// under its thread name with --per-thread.
+#[test]
+fn threads_started_later_are_sampled() {
+    let dir = Scratch::new("record-threads");
+    let out = dir.path("threads.folded");
+    let cpu = dir.path("cpu");
+    let output = firebox()
+        .args(["record", "--per-thread", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .args(["3", "2", "300"])
+        .env("FIREBOX_CPU_FILE", &cpu)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let stacks = read_folded(&out);
+    assert_split(&stacks);
+    let worker = share_of(&stacks, "worker");
+    assert!(worker > 95.0, "worker threads hold {worker:.1}% of samples: {stacks:#?}");
+    assert!(has_chain(&stacks, "split;worker;"), "thread frame under the process: {stacks:#?}");
+    assert!(has_chain(&stacks, "run;step;hot"));
+    assert_rate(total(&stacks), read_cpu_seconds(&cpu));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The main thread only waits; the summary counts the two that ran.
+    assert!(stderr.contains("2 threads"), "the summary counts 2 sampled threads: {stderr}");
+}
+
+/// Reads utime + stime of a live process from /proc, in seconds.
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split(' ').collect();
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn spawn_split(args: &[&str]) -> Child {
+    Command::new(split_binary()).args(args).stdout(Stdio::null()).spawn().unwrap()
+}
+
+/// `--pid` on a process that is already running samples all its threads,
+/// including one it starts after the recording began.
+#[test]
+fn pid_of_running_process() {
+    let dir = Scratch::new("record-pid");
+    let out = dir.path("pid.folded");
+    let mut child = spawn_split(&["20", "2", "0", "1500"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = proc_cpu_seconds(child.id());
+    let output = firebox()
+        .args(["record", "--per-thread", "-d", "5s", "-p", &child.id().to_string(), "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let after = proc_cpu_seconds(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let stacks = read_folded(&out);
+    assert_split(&stacks);
+    assert!(share_of(&stacks, "late") > 10.0, "the late thread is sampled: {stacks:#?}");
+    assert!(has_chain(&stacks, "run;step;hot"));
+    assert_rate(total(&stacks), after - before);
+}
+
+/// The SVG is well-formed XML, titled with the target and sample count, and
+/// names the hot function.
+#[test]
+fn svg_parses_and_names_hot() {
+    let dir = Scratch::new("record-svg");
+    let out = dir.path("split.svg");
+    let output = run_firebox([
+        "record".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--".as_ref(),
+        split_binary().as_os_str(),
+        "1".as_ref(),
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the SVG is not well-formed XML at {}: {e}", reader.buffer_position()),
+        }
+    }
+    assert!(svg.contains("<title>hot ("), "no frame named hot in the SVG");
+    assert!(svg.contains("firebox record: "), "the title names the recording");
+    assert!(svg.contains(" samples)"), "the title gives the sample count");
+}
+
+fn assert_error(output: &std::process::Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "firebox panicked: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+/// A pid that names no process is an error with exit code 2.
+#[test]
+fn missing_pid_is_an_error() {
+    let pid_max: u32 =
+        std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let output = run_firebox(["record", "-p", &(pid_max + 1).to_string(), "-o", "/tmp/x.svg"]);
+    assert_error(&output, 2, "no process with pid");
+}
+
+/// A command that is not on PATH is an error with exit code 2.
+#[test]
+fn missing_command_is_an_error() {
+    let output = run_firebox(["record", "-o", "/tmp/x.svg", "--", "firebox-no-such-command"]);
+    assert_error(&output, 2, "command not found: firebox-no-such-command");
+}
+
+/// An output directory that does not exist is reported before the command
+/// runs.
+#[test]
+fn missing_output_directory_is_an_error() {
+    let dir = Scratch::new("record-outdir");
+    let marker = dir.path("ran");
+    let output = firebox()
+        .args(["record", "-o", "/nonexistent-firebox-dir/x.svg", "--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_error(&output, 2, "the output directory /nonexistent-firebox-dir does not exist");
+    assert!(!marker.exists(), "the command must not run when the output cannot be written");
+}
+
+/// A command that uses no CPU gives no samples: exit code 1, and no SVG.
+#[test]
+fn zero_samples_writes_nothing() {
+    let dir = Scratch::new("record-empty");
+    let out = dir.path("empty.svg");
+    let output =
+        firebox().args(["record", "-o"]).arg(&out).args(["--", "sleep", "0.5"]).output().unwrap();
+    assert_error(&output, 1, "no samples were collected");
+    assert!(!out.exists(), "no SVG from an empty profile");
+}
+
+/// Without permission for perf_event the error names the sysctl and the
+/// capability that fix it.
+#[test]
+fn no_permission_names_the_fix() {
+    let paranoid: i32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        paranoid >= 2,
+        "this test needs kernel.perf_event_paranoid >= 2 (it is {paranoid}) so that an \
+         unprivileged user may not sample the kernel"
+    );
+    let bin = env!("CARGO_BIN_EXE_firebox");
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin])
+        .args(["record", "-o", "/tmp/firebox-denied.svg", "--", "true"])
+        .output()
+        .expect("setpriv (util-linux) is needed to run firebox as an unprivileged user");
+    assert_error(&output, 2, "kernel.perf_event_paranoid");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CAP_PERFMON"), "{stderr}");
+}
+
+/// A process that exits in the middle of the recording: what was collected
+/// is written, with a warning, and the exit code is 0.
+#[test]
+fn target_exiting_midway_keeps_samples() {
+    let dir = Scratch::new("record-exit");
+    let out = dir.path("exit.folded");
+    let mut child = spawn_split(&["1.5"]);
+    let started = Instant::now();
+    let output = firebox()
+        .args(["record", "-d", "20s", "-p", &child.id().to_string(), "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let _ = child.wait();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(started.elapsed() < Duration::from_secs(10), "the recording ends with the target");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("exited after"), "a warning says the target exited: {stderr}");
+    let stacks = read_folded(&out);
+    assert!(total(&stacks) >= 20, "the samples before the exit are kept: {stacks:#?}");
+}
+
+/// Ctrl-C (SIGINT) ends the recording early and the profile is still
+/// written.
+#[test]
+fn interrupt_still_writes_the_profile() {
+    let dir = Scratch::new("record-sigint");
+    let out = dir.path("int.folded");
+    let pid_file = dir.path("pid");
+    let mut recorder = firebox()
+        .args(["record", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("30")
+        .env("FIREBOX_PID_FILE", &pid_file)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the workload has had a CPU second, however busy the
+    // machine is.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workload_cpu = loop {
+        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok());
+        let cpu = pid.map_or(0.0, proc_cpu_seconds);
+        if cpu >= 1.0 || Instant::now() > deadline {
+            break cpu;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let started = Instant::now();
+    // SIGINT to firebox only: a terminal's Ctrl-C would reach the workload
+    // too, so stop it here as well.
+    Command::new("kill").args(["-INT", &recorder.id().to_string()]).status().unwrap();
+    let status = recorder.wait().unwrap();
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    assert!(status.success(), "firebox exited with {status}");
+    assert!(started.elapsed() < Duration::from_secs(5), "SIGINT ends the recording at once");
+    let stacks = read_folded(&out);
+    let kept = total(&stacks) as f64;
+    assert!(
+        kept >= 0.85 * 99.0 * workload_cpu,
+        "{kept} samples kept for {workload_cpu:.2} CPU seconds before the interrupt: {stacks:#?}"
+    );
+}
+
+/// Kernel frames carry the `_[k]` suffix, and `--no-kernel` leaves them out.
+#[test]
+fn kernel_frames_and_no_kernel() {
+    let dir = Scratch::new("record-kernel");
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path(name);
+        let output = firebox()
+            .arg("record")
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .args(["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=150000"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        read_folded(&out)
+    };
+    let with = run("kernel.folded", &[]);
+    let in_kernel: u64 = with.iter().filter(|(s, _)| s.ends_with("_[k]")).map(|(_, n)| n).sum();
+    let share = 100.0 * in_kernel as f64 / total(&with) as f64;
+    assert!(share > 50.0, "dd spends most time in the kernel, got {share:.1}%: {with:#?}");
+    assert!(has_chain(&with, "dd;"), "{with:#?}");
+
+    let without = run("user.folded", &["--no-kernel"]);
+    assert!(!without.keys().any(|s| s.contains("_[k]")), "kernel frames despite --no-kernel");
+}
+
+/// `--title` sets the SVG title, escaped for XML.
+#[test]
+fn title_is_escaped_in_the_svg() {
+    let dir = Scratch::new("record-title");
+    let out = dir.path("t.svg");
+    let output = firebox()
+        .args(["record", "--title", "a & b <c>", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("0.3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("a &amp; b &lt;c&gt;"), "the title is escaped");
+    assert!(!svg.contains("a & b <c>"), "the raw title must not appear");
+}

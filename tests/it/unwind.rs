@@ -1,0 +1,148 @@
+//! DWARF unwinding: full stacks through code and a libc built without frame
+//! pointers, where frame-pointer callchains stop after a frame or two.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::record::read_folded;
+use crate::support::{compile, describe, firebox, fixtures, Scratch};
+
+/// The `chain` workload, built once with -O2 and no frame pointers.
+fn chain_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("firebox-it-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("cannot create a directory for test binaries");
+        let out = dir.join("chain");
+        compile(
+            &[fixtures().join("workloads/chain.c")],
+            &out,
+            &["-O2", "-fomit-frame-pointer", "-g", "-pthread"],
+        );
+        out
+    })
+}
+
+fn record_chain(name: &str, call_graph: &str) -> BTreeMap<String, u64> {
+    let dir = Scratch::new(name);
+    let out = dir.path("chain.folded");
+    let output = firebox()
+        .args(["record", "--call-graph", call_graph, "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(chain_binary())
+        .arg("3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    read_folded(&out)
+}
+
+/// Whether `stack` holds `chain` as a subsequence, in order, root first.
+/// Each element of `chain` lists the names a frame may have: libc's debug
+/// info says `__qsort_r` where its symbol table says `qsort_r`.
+fn holds_in_order(stack: &str, chain: &[&[&str]]) -> bool {
+    let mut want = chain.iter().peekable();
+    for frame in stack.split(';') {
+        if want.peek().is_some_and(|names| names.contains(&frame)) {
+            want.next();
+        }
+    }
+    want.peek().is_none()
+}
+
+/// The share (0 to 100) of the samples holding `leaf` whose stack also
+/// holds one of the `chains` in order.
+fn whole_share(stacks: &BTreeMap<String, u64>, leaf: &str, chains: &[&[&[&str]]]) -> (f64, u64) {
+    let mut with_leaf = 0;
+    let mut whole = 0;
+    for (stack, &n) in stacks {
+        if !stack.split(';').any(|f| f == leaf) {
+            continue;
+        }
+        with_leaf += n;
+        if chains.iter().any(|chain| holds_in_order(stack, chain)) {
+            whole += n;
+        }
+    }
+    (100.0 * whole as f64 / with_leaf.max(1) as f64, with_leaf)
+}
+
+const START: &[&str] = &["_start"];
+const CLONE: &[&str] = &["__clone3", "clone3", "__clone", "clone"];
+const QSORT: &[&str] = &["qsort", "qsort_r", "__qsort_r"];
+const MAIN_SORT: &[&[&str]] = &[START, &["main"], &["outer"], &["middle"], QSORT, &["compare"]];
+const THREAD_SORT: &[&[&str]] =
+    &[CLONE, &["start_thread"], &["worker"], &["outer"], &["middle"], QSORT, &["compare"]];
+
+/// With DWARF unwinding at least 95% of the samples in `compare` hold the
+/// whole chain from the thread entry through libc's qsort to the leaf.
+#[test]
+fn dwarf_gives_whole_chains_through_libc() {
+    let stacks = record_chain("unwind-dwarf", "dwarf");
+    let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
+    assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
+    assert!(share >= 95.0, "{share:.1}% of compare samples hold the whole chain: {stacks:#?}");
+}
+
+/// Samples in libc's memset, called from `fill`, carry `fill` as their
+/// caller.
+#[test]
+fn libc_samples_carry_their_caller() {
+    let stacks = record_chain("unwind-libc", "auto");
+    let mut in_fill = 0;
+    let mut below_fill = 0;
+    for (stack, &n) in &stacks {
+        let frames: Vec<&str> = stack.split(';').collect();
+        if let Some(i) = frames.iter().position(|f| *f == "fill") {
+            in_fill += n;
+            // fill's own time is a few instructions; the rest is in libc
+            // below it.
+            let whole = holds_in_order(stack, &[START, &["main"], &["outer"], &["fill"]])
+                || holds_in_order(stack, &[CLONE, &["start_thread"], &["worker"], &["fill"]]);
+            if i + 1 < frames.len() && whole {
+                below_fill += n;
+            }
+        }
+    }
+    assert!(in_fill >= 10, "too few samples under fill ({in_fill}): {stacks:#?}");
+    let share = 100.0 * below_fill as f64 / in_fill as f64;
+    assert!(share >= 95.0, "{share:.1}% of fill samples are whole: {stacks:#?}");
+}
+
+/// The same workload with frame pointers only: the chains are cut short,
+/// so the unwinder is what makes them whole.
+#[test]
+fn frame_pointers_alone_give_short_stacks() {
+    let stacks = record_chain("unwind-fp", "fp");
+    let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
+    assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
+    assert!(share < 20.0, "{share:.1}% whole with frame pointers alone: {stacks:#?}");
+}
+
+/// A Rust binary built with `-O` (no frame pointers, text segment not at
+/// its file offset): its stacks are whole from `_start` to the leaf.
+#[test]
+fn rust_stacks_are_whole() {
+    let dir = Scratch::new("unwind-rust");
+    let bin = dir.path("names-rs");
+    let status = std::process::Command::new("rustc")
+        .args(["-O", "-g", "-o"])
+        .arg(&bin)
+        .arg(fixtures().join("workloads/names.rs"))
+        .status()
+        .expect("rustc is needed to build the Rust workload");
+    assert!(status.success(), "rustc failed on names.rs");
+    let out = dir.path("rust.folded");
+    let output =
+        firebox().args(["record", "-o"]).arg(&out).arg("--").arg(&bin).arg("2").output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let stacks = read_folded(&out);
+    let leaf = "<[T: 4] as names::Tally>::tally";
+    let chain: &[&[&str]] = &[START, &["main"], &["names::main"], &[leaf]];
+    let (share, samples) = whole_share(&stacks, leaf, &[chain]);
+    assert!(samples > 100, "too few samples in tally ({samples}): {stacks:#?}");
+    assert!(share >= 95.0, "{share:.1}% of tally samples are whole: {stacks:#?}");
+}
