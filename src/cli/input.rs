@@ -29,8 +29,17 @@ pub struct InputArgs {
     #[arg(long)]
     pub all_events: bool,
     /// Keep only perf script samples of this event.
-    #[arg(long, value_name = "EVENT", conflicts_with = "all_events")]
+    #[arg(long, value_name = "EVENT", alias = "event-filter", conflicts_with = "all_events")]
     pub event: Option<String>,
+    /// Root perf samples at `comm-pid` instead of `comm`.
+    #[arg(long)]
+    pub pid: bool,
+    /// Root perf samples at `comm-pid/tid` instead of `comm`.
+    #[arg(long)]
+    pub tid: bool,
+    /// Keep `+0x` offsets in perf script symbols.
+    #[arg(long)]
+    pub addrs: bool,
 }
 
 impl InputArgs {
@@ -48,6 +57,9 @@ impl InputArgs {
         };
         options.perf_script.all_events = self.all_events;
         options.perf_script.event = self.event;
+        options.perf_script.include_pid = self.pid;
+        options.perf_script.include_tid = self.tid;
+        options.perf_script.keep_offsets = self.addrs;
         options
     }
 }
@@ -75,9 +87,9 @@ pub fn read_merged(paths: &[PathBuf], options: &ReadOptions) -> anyhow::Result<P
                 let _ = all;
             }
             Some((all, first)) => {
-                if all.meta.unit != profile.meta.unit && !all.is_empty() {
+                if !same_measure(&all.meta, &profile.meta) && !all.is_empty() {
                     bail!(
-                        "cannot merge {name} ({} in {}) into {first} ({} in {}): their values \
+                        "cannot merge {name} ({}/{}) into {first} ({}/{}): their values \
                          measure different things; pick matching ones with --sample-type or \
                          --weight",
                         profile.meta.sample_type,
@@ -94,4 +106,13 @@ pub fn read_merged(paths: &[PathBuf], options: &ReadOptions) -> anyhow::Result<P
         }
     }
     merged.map(|(p, _)| p).context("no input given")
+}
+
+/// Whether two profiles' weights can be added: the same unit, and the same
+/// sample type, where every name for CPU samples counts as one type (folded
+/// text says nothing, perf says `cpu-clock`, Go says `cpu`).
+fn same_measure(a: &firebox::Meta, b: &firebox::Meta) -> bool {
+    let cpu = |t: &str| matches!(t, "cpu" | "cpu-clock" | "task-clock" | "samples");
+    a.unit == b.unit
+        && (a.sample_type == b.sample_type || cpu(&a.sample_type) && cpu(&b.sample_type))
 }

@@ -24,6 +24,8 @@ use crate::error::{Error, Position, UNNAMED};
 pub mod async_profiler;
 pub mod detect;
 pub mod folded;
+pub mod jfr;
+#[cfg(feature = "perf-data")]
 pub mod perf_data;
 pub mod perf_script;
 pub mod pprof;
@@ -124,6 +126,8 @@ pub struct ReadOptions {
     pub perf_script: perf_script::Options,
     /// Settings for speedscope files.
     pub speedscope: speedscope::Options,
+    /// Settings for JFR recordings.
+    pub jfr: jfr::Options,
 }
 
 /// Reads the profile in the file at `path`; `-` reads standard input.
@@ -175,13 +179,19 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Profile, Error>
 
     match format {
         Format::Folded => folded::from_bytes(bytes, &options.folded),
+        #[cfg(feature = "perf-data")]
         Format::PerfData => perf_data::from_bytes(bytes, &options.perf_script),
+        #[cfg(not(feature = "perf-data"))]
+        Format::PerfData => Err(Error::unsatisfied(
+            "this build of firebox reads no perf.data files (the perf-data feature is off); \
+             convert with `perf script` first",
+        )),
         Format::PerfScript => perf_script::from_bytes(bytes, &options.perf_script),
         Format::Pprof => pprof::from_bytes(bytes, &options.pprof),
+        Format::Jfr => jfr::from_bytes(bytes, &options.jfr),
         Format::Speedscope => speedscope::from_bytes(bytes, &options.speedscope),
         Format::PySpy => pyspy::from_bytes(bytes, &options.pyspy),
         Format::AsyncProfiler => async_profiler::from_bytes(bytes, &options.async_profiler),
-        other => Err(Error::unsatisfied(format!("reading {other} input is not supported yet"))),
     }
 }
 

@@ -67,6 +67,14 @@ pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
         .collect();
 
     let mut reader = Collapse::new(options);
+    // Build-ids by the path perf recorded, for the frames' details.
+    if let Ok(ids) = perf_file.build_ids() {
+        for info in ids.into_values() {
+            let path = String::from_utf8_lossy(&info.path).into_owned();
+            let hex: String = info.build_id.iter().map(|b| format!("{b:02x}")).collect();
+            reader.build_ids.insert(path, hex);
+        }
+    }
     loop {
         let record = match record_iter.next_record(&mut perf_file) {
             Ok(Some(record)) => record,
@@ -147,6 +155,7 @@ struct Collapse<'o> {
     event: Option<String>,
     skipped: BTreeMap<String, usize>,
     periods: BTreeMap<u64, usize>,
+    build_ids: HashMap<String, String>,
 }
 
 impl<'o> Collapse<'o> {
@@ -162,6 +171,7 @@ impl<'o> Collapse<'o> {
             event: options.event.clone(),
             skipped: BTreeMap::new(),
             periods: BTreeMap::new(),
+            build_ids: HashMap::new(),
         }
     }
 
@@ -275,8 +285,9 @@ impl<'o> Collapse<'o> {
         };
         let id = self.profile.intern(Frame::new(name, kind));
         if let Some(module) = module {
-            self.profile
-                .set_detail(id, FrameDetail { module: Some(module), ..FrameDetail::default() });
+            let build_id = self.build_ids.get(&module).cloned();
+            let detail = FrameDetail { module: Some(module), build_id, ..FrameDetail::default() };
+            self.profile.set_detail(id, detail);
         }
         self.names.insert(key, id);
         id

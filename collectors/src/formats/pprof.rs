@@ -19,6 +19,7 @@
 //! counted and reported in one warning, with the value dropped.
 
 pub mod proto;
+mod wire;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -30,6 +31,9 @@ use prost::Message;
 
 use crate::error::{Error, Position};
 use crate::formats::{detect, read_all, Format};
+
+pub(crate) use self::wire::looks_like_pprof;
+use self::wire::{broken_field, field_len, Fields};
 
 /// Which of a profile's sample types to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,8 +88,45 @@ pub fn from_reader<R: Read>(reader: R, options: &Options) -> Result<Profile, Err
 ///
 /// As [`from_reader`], less the I/O.
 pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
-    let message = decode(bytes)?;
-    build(&message, options)
+    let inflated;
+    let bytes = if detect::is_gzip(bytes) {
+        inflated = crate::formats::gunzip(bytes)?;
+        &inflated[..]
+    } else {
+        bytes
+    };
+    // Samples are decoded one at a time while folding, so a profile of
+    // millions of samples never exists as millions of messages at once.
+    let (message, samples) = split(bytes)?;
+    build(&message, &samples, options)
+}
+
+/// A sample message not yet decoded: its offset in the input and its bytes.
+type SampleBytes<'a> = (usize, &'a [u8]);
+
+/// The profile without its samples, and where each sample message lies.
+fn split(bytes: &[u8]) -> Result<(proto::Profile, Vec<SampleBytes<'_>>), Error> {
+    let mut rest = Vec::new();
+    let mut samples = Vec::new();
+    for field in Fields(bytes, 0) {
+        let Ok((tag, start, body)) = field else {
+            let at = field.err().unwrap_or(0);
+            return Err(Error::malformed(
+                Format::Pprof,
+                Position::Byte(at as u64),
+                "not a profile.proto message: a field is cut short or has no valid wire type",
+            ));
+        };
+        match (tag >> 3, body) {
+            (2, Some(body)) if tag & 7 == 2 => samples.push((start, body)),
+            _ => rest.extend_from_slice(&bytes[start..start + field_len(bytes, start)]),
+        }
+    }
+    let message = proto::Profile::decode(&rest[..]).map_err(|e| {
+        let at = broken_field(bytes).map_or(Position::Unknown, Position::Byte);
+        Error::malformed(Format::Pprof, at, format!("not a profile.proto message: {e}"))
+    })?;
+    Ok((message, samples))
 }
 
 /// Decodes profile.proto bytes (gzipped or not) into its messages.
@@ -106,12 +147,6 @@ pub fn decode(bytes: &[u8]) -> Result<proto::Profile, Error> {
         let at = broken_field(bytes).map_or(Position::Unknown, Position::Byte);
         Error::malformed(Format::Pprof, at, format!("not a profile.proto message: {e}"))
     })
-}
-
-/// True when `bytes` decode as a profile.proto whose string table opens
-/// with the empty string, as the format requires.
-pub(crate) fn looks_like_pprof(bytes: &[u8]) -> bool {
-    proto::Profile::decode(bytes).is_ok_and(|p| p.string_table.first().is_some_and(Vec::is_empty))
 }
 
 /// The sample types of a decoded profile, as `(type, unit)`.
@@ -151,10 +186,14 @@ struct Dangling {
     value: u64,
 }
 
-fn build(message: &proto::Profile, options: &Options) -> Result<Profile, Error> {
+fn build(
+    message: &proto::Profile,
+    samples: &[SampleBytes<'_>],
+    options: &Options,
+) -> Result<Profile, Error> {
     let strings = Strings::new(&message.string_table);
     let types = sample_types(message);
-    let index = select(&types, message, &options.sample_type)?;
+    let index = select(&types, message, samples.len(), &options.sample_type)?;
     let mut profile = Profile::default();
     if let Some((kind, unit)) = index.and_then(|i| types.get(i)) {
         profile.meta.sample_type = kind.clone();
@@ -178,7 +217,12 @@ fn build(message: &proto::Profile, options: &Options) -> Result<Profile, Error> 
     let mut groups: HashMap<String, FrameId> = HashMap::new();
     let mut stack = Vec::new();
     let mut total = 0u64;
-    'samples: for (number, sample) in message.sample.iter().enumerate() {
+    'samples: for (number, &(offset, body)) in samples.iter().enumerate() {
+        let sample = proto::Sample::decode(body).map_err(|e| {
+            let message = format!("sample {number} does not decode: {e}");
+            Error::malformed(Format::Pprof, Position::Byte(offset as u64), message)
+        })?;
+        let sample = &sample;
         let value = *sample.value.get(index).ok_or_else(|| {
             let message = format!(
                 "sample {number} has {} values but the profile declares {} sample types",
@@ -252,6 +296,7 @@ fn report(dangling: &Dangling, unit: &str) {
 fn select(
     types: &[(String, String)],
     message: &proto::Profile,
+    samples: usize,
     wanted: &SampleType,
 ) -> Result<Option<usize>, Error> {
     let listed = || {
@@ -263,7 +308,7 @@ fn select(
         }
     };
     if types.is_empty() {
-        if message.sample.is_empty() {
+        if samples == 0 {
             return Ok(None);
         }
         return Err(Error::malformed(
@@ -397,67 +442,9 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The offset of the first top-level field of a profile.proto that does
-/// not decode, for error messages; `None` when every field does.
-fn broken_field(bytes: &[u8]) -> Option<u64> {
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let start = at;
-        let Some((key, used)) = varint(&bytes[at..]) else {
-            return Some(start as u64);
-        };
-        at += used;
-        let tag = key >> 3;
-        let size = match key & 7 {
-            0 => varint(&bytes[at..]).map(|(_, n)| n),
-            1 => Some(8),
-            5 => Some(4),
-            2 => varint(&bytes[at..]).and_then(|(len, n)| {
-                let len = usize::try_from(len).ok()?;
-                let body = bytes.get(at + n..at.checked_add(n)?.checked_add(len)?)?;
-                let nested_ok = match tag {
-                    1 | 11 => proto::ValueType::decode(body).is_ok(),
-                    2 => proto::Sample::decode(body).is_ok(),
-                    3 => proto::Mapping::decode(body).is_ok(),
-                    4 => proto::Location::decode(body).is_ok(),
-                    5 => proto::Function::decode(body).is_ok(),
-                    _ => true,
-                };
-                nested_ok.then_some(n + len)
-            }),
-            _ => None,
-        };
-        match size {
-            Some(size) if at + size <= bytes.len() => at += size,
-            _ => return Some(start as u64),
-        }
-    }
-    None
-}
-
-/// A protobuf varint and the bytes it took.
-fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, &b) in bytes.iter().take(10).enumerate() {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broken_field_points_at_the_truncated_field() {
-        // Field 6 (string table), length 5, but only 2 bytes follow.
-        let bytes = [0x32, 0x00, 0x32, 0x05, b'a', b'b'];
-        assert_eq!(broken_field(&bytes), Some(2));
-        assert_eq!(broken_field(&[0x32, 0x00]), None);
-    }
 
     #[test]
     fn sample_type_parses_index_or_name() {

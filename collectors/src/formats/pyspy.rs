@@ -48,7 +48,7 @@ pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
 
 /// The kind of one py-spy frame.
 fn frame_of(name: &str) -> Frame {
-    if name.starts_with("thread (") && name.ends_with(')') {
+    if name.starts_with("thread (") {
         return Frame::new(name, FrameKind::Thread);
     }
     if name.starts_with("process ") {

@@ -16,6 +16,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "pprof/go.nomappings.crash",
         "speedscope/two-sampled.speedscope.json",
         "async-profiler/sample1.collapsed",
+        "jfr/work-jdk17.jfr",
     ]
     .iter()
     .map(|f| std::fs::read(fixtures().join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
@@ -66,6 +67,17 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in "[a-z0-9 ;:()\\[\\]{}<>+._/\\-\\t\\n\"',#]{0,400}") {
         read_every_way(text.as_bytes());
+    }
+
+    /// Binary headers that pass the magic check, then arbitrary bytes.
+    #[test]
+    fn magic_then_garbage_never_panics(
+        magic in prop::sample::select(vec![&b"PERFILE2"[..], &b"FLR\0\0\x02\0\x00"[..], &[0x1f, 0x8b, 8, 0][..]]),
+        rest in prop::collection::vec(any::<u8>(), 0..4096),
+    ) {
+        let mut bytes = magic.to_vec();
+        bytes.extend(rest);
+        read_every_way(&bytes);
     }
 
     /// Valid files with bytes changed and cut short.

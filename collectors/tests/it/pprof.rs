@@ -202,3 +202,39 @@ fn negative_value_is_refused() {
     let err = pprof::from_bytes(&message.encode_to_vec(), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("sample 1") && err.to_string().contains("-2"), "{err}");
 }
+
+/// Inlined functions expand caller first: a location whose lines are
+/// `[inner, middle, outer]` reads as `outer;middle;inner`, the inlined ones
+/// marked, and Go files give Go frames.
+#[test]
+fn inlined_lines_expand_caller_first() {
+    let mut s = Strings::new();
+    let (file, inner, middle, outer, main) = (
+        s.id("/src/app.go"),
+        s.id("app.inner"),
+        s.id("app.middle"),
+        s.id("app.outer"),
+        s.id("main.main"),
+    );
+    let function = |id, name| proto::Function { id, name, filename: file, ..Default::default() };
+    let message = proto::Profile {
+        sample_type: vec![proto::ValueType { r#type: s.id("samples"), unit: s.id("count") }],
+        function: vec![
+            function(1, inner),
+            function(2, middle),
+            function(3, outer),
+            function(4, main),
+        ],
+        location: vec![
+            proto::Location { id: 1, line: vec![line(1), line(2), line(3)], ..Default::default() },
+            proto::Location { id: 2, line: vec![line(4)], ..Default::default() },
+        ],
+        sample: vec![sample(&[1, 2], 9)],
+        string_table: s.0.iter().map(|t| t.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    };
+    let profile = pprof::from_bytes(&message.encode_to_vec(), &Options::default()).unwrap();
+    assert_eq!(profile.folded_lines(), ["main.main;app.outer;app.middle_[i];app.inner_[i] 9"]);
+    let kinds: Vec<_> = profile.frames().iter().map(|f| (f.name.as_str(), f.kind)).collect();
+    assert!(kinds.contains(&("app.outer", firebox_model::FrameKind::Go)), "{kinds:?}");
+}

@@ -7,21 +7,28 @@ use crate::{Frame, FrameKind, Profile};
 
 /// Makes a frame name safe for a folded line: a `;` would split the frame in
 /// two, so it becomes `:` (the rule `stackcollapse-perf.pl` and inferno use),
-/// line breaks become spaces, and surrounding blanks are trimmed.
+/// line breaks become spaces, and surrounding blanks are trimmed. A name
+/// ending in a blank and digits (`thread 140245`) would read as a count
+/// when it is the leaf, so that blank becomes `_` (`thread_140245`).
 pub fn escape_frame_name(name: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = name.trim();
-    if !trimmed.contains([';', '\n', '\r']) {
+    let digits = trimmed.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number_at_end = digits.len() < trimmed.len() && digits.ends_with([' ', '\t']);
+    if !trimmed.contains([';', '\n', '\r']) && !number_at_end {
         return trimmed.into();
     }
-    trimmed
+    let mut out: String = trimmed
         .chars()
         .map(|c| match c {
             ';' => ':',
             '\n' | '\r' => ' ',
             c => c,
         })
-        .collect::<String>()
-        .into()
+        .collect();
+    if number_at_end {
+        out.replace_range(digits.len() - 1..digits.len(), "_");
+    }
+    out.into()
 }
 
 /// The frame as it appears in folded text: its escaped name plus the suffix
@@ -93,6 +100,14 @@ mod tests {
             2,
         );
         assert_eq!(p.folded_lines(), ["app;<impl Default for [T: 4]>::default 2"]);
+    }
+
+    #[test]
+    fn trailing_number_is_no_count() {
+        let mut p = Profile::default();
+        p.add_frames([Frame::new("thread 140245", FrameKind::Thread)], 12);
+        p.add_frames([Frame::process("app 2"), Frame::native("main")], 1);
+        assert_eq!(p.folded_lines(), ["app_2;main 1", "thread_140245 12"]);
     }
 
     #[test]

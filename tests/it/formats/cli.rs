@@ -125,3 +125,119 @@ fn bad_inputs_fail_with_one_line() {
     assert!(output.status.success(), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("f4999"));
 }
+
+/// C19: heap profiles with other sample-type lists are not added up by
+/// position: the default types differ by name, and the error names both.
+#[test]
+fn merging_other_sample_types_is_refused() {
+    use firebox_collectors::formats::pprof::proto;
+    use prost::Message;
+
+    let scratch = Scratch::new("merge-types");
+    let write = |name: &str, types: &[(&str, &str)]| {
+        let mut strings = vec![String::new(), "main".to_string()];
+        let mut id = |s: &str| {
+            strings.iter().position(|t| t == s).unwrap_or_else(|| {
+                strings.push(s.to_string());
+                strings.len() - 1
+            }) as i64
+        };
+        let sample_type =
+            types.iter().map(|(t, u)| proto::ValueType { r#type: id(t), unit: id(u) }).collect();
+        let message = proto::Profile {
+            sample_type,
+            function: vec![proto::Function { id: 1, name: 1, ..Default::default() }],
+            location: vec![proto::Location {
+                id: 1,
+                line: vec![proto::Line { function_id: 1, line: 3, column: 0 }],
+                ..Default::default()
+            }],
+            sample: vec![proto::Sample {
+                location_id: vec![1],
+                value: vec![7; types.len()],
+                label: vec![],
+            }],
+            string_table: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        };
+        let path = scratch.path(name);
+        std::fs::write(&path, message.encode_to_vec()).unwrap();
+        path
+    };
+    let p3 = write("p3.pb", &[("objects", "count"), ("space", "bytes")]);
+    let p4 = write(
+        "p4.pb",
+        &[
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes"),
+        ],
+    );
+    let output = run_firebox([
+        "flamegraph".as_ref(),
+        p3.as_os_str(),
+        p4.as_os_str(),
+        "-o".as_ref(),
+        "-".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("space/bytes") && stderr.contains("inuse_space/bytes"), "{stderr}");
+    // One type chosen by name reads that type's values alone.
+    let output = run_firebox([
+        "convert".as_ref(),
+        p4.as_os_str(),
+        "-o".as_ref(),
+        "-".as_ref(),
+        "--sample-type".as_ref(),
+        "alloc_space".as_ref(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "main 7\n");
+}
+
+/// C23: a speedscope file without profiles, and a zero-length py-spy raw
+/// file, end with "holds no samples" and exit status 1.
+#[test]
+fn empty_profiles_hold_no_samples() {
+    let scratch = Scratch::new("empty-profiles");
+    let json = scratch.path("empty.json");
+    std::fs::write(&json, r#"{"$schema":"https://www.speedscope.app/file-format-schema.json","shared":{"frames":[]},"profiles":[]}"#).unwrap();
+    let raw = scratch.path("empty.txt");
+    std::fs::write(&raw, "").unwrap();
+    for (path, format) in [(&json, "speedscope"), (&raw, "pyspy")] {
+        let output = run_firebox([
+            "flamegraph".as_ref(),
+            path.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("holds no samples"));
+    }
+}
+
+/// The perf script flags named as inferno-collapse-perf names them: pid
+/// and tid roots, offsets kept, an event filter.
+#[test]
+fn perf_flags_shape_the_roots() {
+    let scratch = Scratch::new("perf-flags");
+    let path = scratch.path("x.perf");
+    std::fs::write(
+        &path,
+        "Plex DLNA Serve 26638/26640 [001] 856620.530720: 1 cycles:\n\t401010 serve+0x10 (/bin/d)\n\n\
+         app 7 [000] 1.0: 1 cpu-clock:\n\t401010 main+0x10 (/bin/app)\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["convert".to_string(), path.display().to_string(), "-o".into(), "-".into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let output = run_firebox(args);
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(run(&["--tid"]), "Plex DLNA Serve-26638/26640;serve 1\n");
+    assert_eq!(run(&["--pid", "--addrs"]), "Plex DLNA Serve-26638;serve+0x10 1\n");
+    assert_eq!(run(&["--event-filter", "cpu-clock", "--weight", "count"]), "app;main 1\n");
+}

@@ -120,3 +120,26 @@ fn pprof_round_trip_prints_the_same_top() {
         assert_eq!(table(input), table(&copy), "{name}");
     }
 }
+
+/// pprof labels become root frames with `--group-by`: the workload's
+/// phase=hot and phase=cold labels split the CPU about 70/30, and samples
+/// without the label sit under `[no phase]`.
+#[test]
+fn labels_group_samples_under_roots() {
+    let scratch = Scratch::new("go-labels");
+    let (cpu, _) = go_profiles(&scratch);
+    let folded = firebox_folded(&cpu, &["--group-by", "phase"]);
+    let roots = shares(&folded, str::to_string);
+    let hot = roots.get("phase=hot").map_or(0.0, |s| s.1);
+    let cold = roots.get("phase=cold").map_or(0.0, |s| s.1);
+    assert!((60.0..80.0).contains(&hot) && (20.0..40.0).contains(&cold), "{roots:?}");
+    assert!(
+        folded.lines().all(|l| l.starts_with("phase=") || l.starts_with("[no phase]")),
+        "{folded}"
+    );
+    // burnCold only ever runs under phase=cold.
+    assert!(folded
+        .lines()
+        .filter(|l| l.contains("main.burnCold"))
+        .all(|l| l.starts_with("phase=cold;")));
+}

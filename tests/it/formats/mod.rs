@@ -3,7 +3,11 @@
 
 mod cli;
 mod go;
+mod jfr;
 mod perf;
+mod pyspy;
+mod svg;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -82,3 +82,38 @@ fn perf_data_agrees_with_perf_script() {
     assert!(!kernel(&from_script).is_empty(), "the recording has no kernel frames:\n{from_script}");
     assert_eq!(kernel(&from_data), kernel(&from_script));
 }
+
+/// perf.data written as pprof opens in `go tool pprof`, with the
+/// workload's mapping and its GNU build-id, and the same top function.
+#[test]
+fn perf_data_as_pprof_keeps_build_ids() {
+    let scratch = Scratch::new("perf-pprof");
+    let (data, _) = record(&scratch);
+    let pprof = scratch.path("perf.pb.gz");
+    let output = crate::support::run_firebox([
+        "convert".as_ref(),
+        data.as_os_str(),
+        "-o".as_ref(),
+        pprof.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", crate::support::describe(&output));
+
+    let binary = scratch.path("work");
+    let notes = stdout_of(std::process::Command::new("readelf").arg("-n").arg(&binary));
+    let build_id = notes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .expect("the workload has a GNU build-id note")
+        .to_string();
+    let go = "install Debian's golang-go (apt-get install -y golang-go)";
+    let raw = stdout_of(tool("go", go).args(["tool", "pprof", "-raw"]).arg(&pprof));
+    let mapping = raw
+        .lines()
+        .find(|l| l.contains(&*binary.to_string_lossy()))
+        .unwrap_or_else(|| panic!("no mapping of the workload:\n{raw}"));
+    assert!(mapping.contains(&build_id), "mapping without the build-id {build_id}: {mapping}");
+    let top = stdout_of(tool("go", go).args(["tool", "pprof", "-top"]).arg(&pprof));
+    let first =
+        top.lines().skip_while(|l| !l.trim_start().starts_with("flat")).nth(1).unwrap_or("");
+    assert!(first.trim_end().ends_with(" spin"), "spin is not the top function:\n{top}");
+}

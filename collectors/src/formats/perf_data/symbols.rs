@@ -60,7 +60,7 @@ fn load(path: &Path) -> Option<Table> {
         .symbols()
         .chain(file.dynamic_symbols())
         .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+        .filter_map(|s| Some((s.address(), s.size(), demangle(s.name().ok()?))))
         .collect();
     symbols.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     symbols.dedup_by_key(|s| s.0);
@@ -89,4 +89,43 @@ fn load_kallsyms() -> Vec<(u64, String)> {
         .collect();
     table.sort();
     table
+}
+
+/// A readable name: Rust symbols (`_R`, and legacy `_ZN...17h<hash>E`)
+/// through the Rust demangler without the hash, other `_Z` symbols through
+/// the C++ one, anything else as it is.
+pub(crate) fn demangle(name: &str) -> String {
+    let legacy_rust = name.starts_with("_ZN") && name.ends_with('E') && name.contains("17h");
+    if name.starts_with("_R") || legacy_rust {
+        if let Ok(demangled) = rustc_demangle::try_demangle(name) {
+            return format!("{demangled:#}");
+        }
+    }
+    if name.starts_with("_Z") {
+        if let Some(demangled) =
+            cpp_demangle::Symbol::new(name).ok().and_then(|s| s.demangle().ok())
+        {
+            return demangled;
+        }
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demangle;
+
+    #[test]
+    fn rust_and_cpp_names_demangle_apart() {
+        assert_eq!(
+            demangle("_ZN3app5cache5Store3get17h0123456789abcdefE"),
+            "app::cache::Store::get"
+        );
+        assert_eq!(
+            demangle("_ZN12_GLOBAL__N_113single_threadE"),
+            "(anonymous namespace)::single_thread"
+        );
+        assert_eq!(demangle("_Z4betav"), "beta()");
+        assert_eq!(demangle("main"), "main");
+    }
 }

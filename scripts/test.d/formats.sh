@@ -1,0 +1,18 @@
+# Reading other profilers' files: Go writes pprof profiles (and go tool
+# pprof checks them), perf records perf.data and prints perf script,
+# inferno's collapser is the reference for it, py-spy records Python, the
+# JDK 17 records JFR (java, javac, jfr), readelf reads build-ids, and
+# /usr/bin/time measures the benchmark.
+need_apt go golang-go
+need_apt perf linux-perf
+need_apt javac openjdk-17-jdk-headless
+need_apt readelf binutils
+[ -x /usr/bin/time ] || apt_missing+=(time)
+if ! command -v py-spy >/dev/null 2>&1; then
+    echo "scripts/test: installing py-spy" >&2
+    pip install --quiet py-spy
+fi
+if ! command -v inferno-collapse-perf >/dev/null 2>&1; then
+    echo "scripts/test: installing inferno (inferno-collapse-perf)" >&2
+    cargo install --quiet --locked inferno --version 0.12.8
+fi
