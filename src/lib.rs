@@ -9,7 +9,6 @@
 
 pub mod diff;
 pub mod formats;
-pub mod output;
 pub mod render;
 
 pub use firebox_model::{Frame, FrameKind, Meta, Profile};

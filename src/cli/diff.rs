@@ -10,7 +10,6 @@ use firebox::diff::report::{Report, ReportOptions};
 use firebox::diff::summary::{self, SummaryOptions};
 use firebox::diff::svg::{self, DiffSvgOptions};
 use firebox::diff::{DiffError, DiffOptions, ProfileDiff};
-use firebox::output;
 
 use super::input::{read_merged, InputArgs};
 use super::Outcome;
@@ -109,7 +108,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     }
     for path in output.iter().map(|o| o.0).chain(summaries.iter().map(|s| s.0)) {
         if path != Path::new("-") {
-            output::check_writable(path)?;
+            super::output::check_writable(path)?;
         }
     }
 

@@ -13,9 +13,10 @@ use firebox_collectors::perf::{self, Recorder, Status, Target};
 use firebox_symbolizer::Symbolizer;
 
 use super::containers::{self, DebugArgs, IndexedImage};
+use super::output;
 use super::summary;
 use super::Outcome;
-use firebox::output::{self, OutputFormat};
+use firebox::render::SvgOptions;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -55,7 +56,7 @@ pub struct RecordArgs {
     #[arg(short, long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Where to write the profile; the extension picks the format (.svg,
-    /// .folded or .txt).
+    /// .folded or .txt, .pprof or .pb.gz, .json for speedscope).
     #[arg(short, long, default_value = "firebox.svg")]
     pub output: PathBuf,
     /// Title of the flame graph [default: the target, duration and sample
@@ -209,7 +210,7 @@ pub fn record_to(
     title: Option<&str>,
     extras: Extras,
 ) -> anyhow::Result<Outcome> {
-    let format = OutputFormat::from_path(output)?;
+    let format = output::format_of(output)?;
     output::check_writable(output)?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -290,7 +291,7 @@ pub fn record_to(
             stats.samples
         )
     }));
-    output::write(&profile, format, output)?;
+    output::write(&profile, format, &SvgOptions::default(), output)?;
     tracing::info!(
         ms = ended.elapsed().as_millis() as u64,
         "from the end of the recording to the written output"

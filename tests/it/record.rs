@@ -398,3 +398,61 @@ fn title_is_escaped_in_the_svg() {
     assert!(svg.contains("a &amp; b &lt;c&gt;"), "the title is escaped");
     assert!(!svg.contains("a & b <c>"), "the raw title must not appear");
 }
+
+/// A recording written as pprof opens in `go tool pprof`, which sees the
+/// designed split; written as speedscope JSON it names the same functions.
+#[test]
+fn recording_as_pprof_and_speedscope() {
+    let dir = Scratch::new("record-pprof");
+    let pprof = dir.path("split.pprof");
+    let output = firebox()
+        .args(["record", "-o"])
+        .arg(&pprof)
+        .arg("--")
+        .arg(split_binary())
+        .arg("5")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let top = crate::formats::stdout_of(
+        crate::formats::tool("go", "Debian's golang-go")
+            .args(["tool", "pprof", "-top"])
+            .arg(&pprof),
+    );
+    // `go tool pprof -top` rows: flat flat% sum% cum cum% name
+    let flat = |name: &str| -> f64 {
+        top.lines()
+            .find(|l| l.split_whitespace().last() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.trim_end_matches('%').parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from go tool pprof -top:\n{top}"))
+    };
+    assert!((flat("spin") - 100.0).abs() <= 5.0, "spin is the leaf of almost everything:\n{top}");
+    let peek = crate::formats::stdout_of(
+        crate::formats::tool("go", "Debian's golang-go")
+            .args(["tool", "pprof", "-top", "-cum"])
+            .arg(&pprof),
+    );
+    let cum_of = |name: &str| -> f64 {
+        peek.lines()
+            .find(|l| l.split_whitespace().last() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(4)?.trim_end_matches('%').parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from go tool pprof -top -cum:\n{peek}"))
+    };
+    assert!((cum_of("hot") - 75.0).abs() <= 5.0, "hot's cumulative share:\n{peek}");
+    assert!((cum_of("cold") - 25.0).abs() <= 5.0, "cold's cumulative share:\n{peek}");
+
+    let json = dir.path("split.json");
+    let output = firebox()
+        .args(["record", "-o"])
+        .arg(&json)
+        .arg("--")
+        .arg(split_binary())
+        .arg("0.5")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(text.contains("speedscope.app/file-format-schema.json"), "a speedscope file");
+    assert!(text.contains("\"name\":\"hot\""), "names the hot function");
+}
