@@ -80,24 +80,12 @@ pub(crate) fn from_record(record: Record<'_>, misc: u16, raw: &[u8]) -> Option<E
         Record::Mmap2(mmap) => Event::Mmap {
             pid: mmap.pid,
             time: trailer_time()?,
-            mapping: Mapping {
-                start: mmap.addr,
-                end: mmap.addr.saturating_add(mmap.len),
-                file_offset: mmap.pgoff,
-                path: PathBuf::from(std::ffi::OsStr::from_bytes(&mmap.filename)),
-                build_id: mmap.build_id().filter(|id| !id.is_empty()).map(<[u8]>::to_vec),
-            },
+            mapping: mapping(mmap.addr, mmap.len, mmap.pgoff, &mmap.filename, mmap.build_id()),
         },
         Record::Mmap(mmap) => Event::Mmap {
             pid: mmap.pid,
             time: trailer_time()?,
-            mapping: Mapping {
-                start: mmap.addr,
-                end: mmap.addr.saturating_add(mmap.len),
-                file_offset: mmap.pgoff,
-                path: PathBuf::from(std::ffi::OsStr::from_bytes(&mmap.filename)),
-                build_id: None,
-            },
+            mapping: mapping(mmap.addr, mmap.len, mmap.pgoff, &mmap.filename, None),
         },
         Record::Comm(comm) => Event::Comm {
             pid: comm.pid,
@@ -117,6 +105,16 @@ pub(crate) fn from_record(record: Record<'_>, misc: u16, raw: &[u8]) -> Option<E
         _ => return None,
     };
     Some(event)
+}
+
+fn mapping(addr: u64, len: u64, pgoff: u64, filename: &[u8], build_id: Option<&[u8]>) -> Mapping {
+    Mapping {
+        start: addr,
+        end: addr.saturating_add(len),
+        file_offset: pgoff,
+        path: PathBuf::from(std::ffi::OsStr::from_bytes(filename)),
+        build_id: build_id.filter(|id| !id.is_empty()).map(<[u8]>::to_vec),
+    }
 }
 
 /// The time field of the `sample_id` block at the end of a non-sample
