@@ -87,7 +87,7 @@ def main():
     firebox = os.path.join(ROOT, "target/release/firebox")
     workload = [chain, "0", str(args.rounds)]
 
-    base, fb, pf, fb_post, fb_rss = [], [], [], [], []
+    base, fb, pf, fb_post, fb_rss, fb_post_rss = [], [], [], [], [], []
     fb_folded = os.path.join(work, "firebox.folded")
     fb_svg = os.path.join(work, "firebox.svg")
     perf_data = os.path.join(work, "perf.data")
@@ -100,8 +100,10 @@ def main():
                  "--call-graph", "dwarf", "-o", out, "--"] + workload)
         fb.append(elapsed_of(r.stderr))
         if out == fb_svg:
-            m = re.search(r"from the end of the recording to the written output ms=(\d+)", r.stderr)
+            m = re.search(r"from the end of the recording to the written output "
+                          r"ms=(\d+) peak_kib=(\d+)", r.stderr)
             fb_post.append(int(m.group(1)) / 1000.0)
+            fb_post_rss.append(int(m.group(2)))
             fb_rss.append(int(open(rss_file).read().split()[-1]))
 
         r = run(["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-o", perf_data,
@@ -121,13 +123,15 @@ def main():
 
     b, f, p = statistics.median(base), statistics.median(fb), statistics.median(pf)
     fpost, frss = statistics.median(fb_post), statistics.median(fb_rss)
+    fpost_rss = statistics.median(fb_post_rss)
     print(f"workload, unprofiled:          {b:.3f} s (median of {args.runs})")
     print(f"under firebox --call-graph dwarf: {f:.3f} s  slowdown {100 * (f / b - 1):+.2f}%")
     print(f"under perf --call-graph dwarf:    {p:.3f} s  slowdown {100 * (p / b - 1):+.2f}%")
-    print(f"end of recording to SVG: firebox {fpost:.3f} s, {frss / 1024:.1f} MiB peak; "
+    print(f"end of recording to SVG: firebox {fpost:.3f} s, {fpost_rss / 1024:.1f} MiB peak "
+          f"({frss / 1024:.1f} MiB over the whole run); "
           f"perf script | inferno {perf_post:.3f} s, {perf_rss / 1024:.1f} MiB peak")
     print(f"  firebox is {perf_post / max(fpost, 1e-3):.1f}x faster with "
-          f"{frss / perf_rss:.2f}x the peak memory")
+          f"{fpost_rss / perf_rss:.2f}x the peak memory")
 
     # Agreement on one and the same run: both attach to it at once, so the
     # machine's mood (memset's share swings with memory bandwidth) is shared.

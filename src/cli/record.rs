@@ -240,6 +240,10 @@ pub fn record_to(
     let emptied: Vec<(String, Instant)> =
         recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
     let recording = recorder.finish();
+    // The rings, unwind tables and symbol caches are gone with the recorder;
+    // from here on the peak is what turning the profile into output costs.
+    perf::release_free_memory();
+    reset_peak_memory();
     let stats = recording.stats.clone();
     progress.finish();
 
@@ -294,6 +298,7 @@ pub fn record_to(
     output::write(&profile, format, &SvgOptions::default(), output)?;
     tracing::info!(
         ms = ended.elapsed().as_millis() as u64,
+        peak_kib = peak_memory_kib(),
         "from the end of the recording to the written output"
     );
 
@@ -311,6 +316,23 @@ pub fn record_to(
         output.display()
     );
     Ok(Outcome::Done)
+}
+
+/// Resets the kernel's record of this process's peak resident memory
+/// (`VmHWM`), so that a later [`peak_memory_kib`] covers only what follows.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak resident memory of this process in KiB, since the start or the
+/// last [`reset_peak_memory`].
+fn peak_memory_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A spinner with the elapsed time and the samples so far, on a terminal.

@@ -37,6 +37,12 @@ use std::path::PathBuf;
 
 pub use recorder::{Recorder, Recording, Stats, Status};
 
+/// Gives the heap memory a finished [`Recorder`] freed (unwind tables, symbol
+/// caches) back to the kernel, before the profile is turned into output.
+pub fn release_free_memory() {
+    sys::release_free_heap();
+}
+
 /// What to sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {

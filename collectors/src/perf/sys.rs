@@ -118,3 +118,11 @@ impl Drop for HeldChild {
         self.go.take();
     }
 }
+
+/// Hands the heap memory freed so far back to the kernel, so that a
+/// recording's dropped caches stop counting against the process.
+pub(crate) fn release_free_heap() {
+    // SAFETY: malloc_trim only walks glibc's own heap bookkeeping; it takes
+    // no pointers from us and is safe to call at any time.
+    unsafe { libc::malloc_trim(0) };
+}
