@@ -10,7 +10,14 @@ need_apt readelf binutils
 [ -x /usr/bin/time ] || apt_missing+=(time)
 if ! command -v py-spy >/dev/null 2>&1; then
     echo "scripts/test: installing py-spy" >&2
-    pip install --quiet py-spy
+    if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1; then
+        apt_missing+=(python3-pip)
+        apt_install
+    fi
+    pip=$(command -v pip || command -v pip3)
+    # Debian's own Python refuses system-wide pip installs unless told.
+    "$pip" install --quiet py-spy 2>/dev/null ||
+        "$pip" install --quiet --break-system-packages py-spy
 fi
 if ! command -v inferno-collapse-perf >/dev/null 2>&1; then
     echo "scripts/test: installing inferno (inferno-collapse-perf)" >&2

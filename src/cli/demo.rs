@@ -24,6 +24,10 @@ pub struct DemoArgs {
     /// How long the workload runs.
     #[arg(short, long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
+    /// Sample user space only (what an unprivileged user may do at
+    /// kernel.perf_event_paranoid=2).
+    #[arg(long)]
+    pub no_kernel: bool,
 }
 
 /// `firebox demo-workload` options.
@@ -37,7 +41,7 @@ pub struct WorkloadArgs {
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let exe = std::env::current_exe().context("cannot find the firebox binary to run the demo")?;
     let seconds = args.duration.as_secs_f64();
-    eprintln!(
+    super::note!(
         "firebox: profiling the demo workload (checksum three quarters, parse one quarter) \
          for {seconds:.1} s"
     );
@@ -52,7 +56,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     };
     let outcome = record_to(
         &described,
-        &perf::Config::default(),
+        &perf::Config { kernel: !args.no_kernel, ..perf::Config::default() },
         None,
         &args.output,
         None,
@@ -60,7 +64,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     )?;
     if let Outcome::Done = outcome {
         let shown = std::fs::canonicalize(&args.output).unwrap_or(args.output);
-        eprintln!("firebox: open {} in a browser to see the flame graph", shown.display());
+        super::note!("firebox: open {} in a browser to see the flame graph", shown.display());
     }
     Ok(outcome)
 }

@@ -68,6 +68,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
 
     let result = match cli.command {
         Command::Record(args) => record::run(*args),
@@ -90,6 +91,19 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// `-q`: only errors reach stderr, no summary lines either.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a line for the user on stderr, unless `-q` asked for errors only.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::cli::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use note;
 
 /// Logs go to stderr, warnings and errors only unless asked for more.
 fn init_logging(verbose: u8, quiet: bool) {

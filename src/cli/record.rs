@@ -302,7 +302,7 @@ pub fn record_to(
         "from the end of the recording to the written output"
     );
 
-    eprintln!(
+    super::note!(
         "firebox: {} samples, {} lost, {} process{}, {} thread{}, {:.1}% of frames symbolized, \
          {:.1}% of stacks whole -> {}",
         stats.samples,

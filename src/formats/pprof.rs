@@ -169,13 +169,16 @@ impl Builder {
     }
 
     fn mapping(&mut self, profile: &Profile, frame: FrameId) -> u64 {
-        let Some(detail) = profile.detail(frame) else {
+        // Kernel frames go in a mapping of their own, named as perf names
+        // it, so that readers (firebox's among them) know them again.
+        let detail = profile.detail(frame);
+        let module = detail.and_then(|d| d.module.clone()).or_else(|| {
+            (profile.frame(frame).kind == FrameKind::Kernel).then(|| KERNEL_MAPPING.to_string())
+        });
+        let Some(module) = module else {
             return 0;
         };
-        let Some(module) = detail.module.clone() else {
-            return 0;
-        };
-        let build_id = detail.build_id.clone().unwrap_or_default();
+        let build_id = detail.and_then(|d| d.build_id.clone()).unwrap_or_default();
         if let Some(&id) = self.mapping_ids.get(&(module.clone(), build_id.clone())) {
             return id;
         }
@@ -194,6 +197,9 @@ impl Builder {
         id
     }
 }
+
+/// The mapping kernel frames are written in.
+const KERNEL_MAPPING: &str = "[kernel.kallsyms]";
 
 #[cfg(test)]
 mod tests {

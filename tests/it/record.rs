@@ -364,7 +364,7 @@ fn kernel_frames_and_no_kernel() {
             .args(extra)
             .arg("-o")
             .arg(&out)
-            .args(["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=150000"])
+            .args(["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=600000"])
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", describe(&output));
@@ -378,6 +378,21 @@ fn kernel_frames_and_no_kernel() {
 
     let without = run("user.folded", &["--no-kernel"]);
     assert!(!without.keys().any(|s| s.contains("_[k]")), "kernel frames despite --no-kernel");
+
+    // Through pprof and back, kernel frames are still kernel frames.
+    let pprof = dir.path("kernel.pprof");
+    let output = firebox()
+        .args(["record", "-o"])
+        .arg(&pprof)
+        .args(["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=600000"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let back = dir.path("back.folded");
+    let output = firebox().arg("convert").arg(&pprof).arg("-o").arg(&back).output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let back = read_folded(&back);
+    assert!(back.keys().any(|s| s.ends_with("_[k]")), "kernel frames survive pprof: {back:#?}");
 }
 
 /// `--title` sets the SVG title, escaped for XML.

@@ -377,6 +377,8 @@ fn location_frames(
         };
         let module = mapping.map(|m| strings.get(m.filename)).filter(|f| !f.is_empty());
         let build_id = mapping.map(|m| strings.get(m.build_id)).filter(|b| !b.is_empty());
+        // perf and firebox name the kernel's mapping `[kernel.kallsyms]`.
+        let in_kernel = module.is_some_and(|m| m.starts_with("[kernel"));
         let lines: Vec<(&proto::Line, &proto::Function)> = location
             .line
             .iter()
@@ -411,6 +413,7 @@ fn location_frames(
                 let file = strings.get(function.filename);
                 let kind = match (inlined, file.ends_with(".go")) {
                     (true, _) => FrameKind::Inlined,
+                    (false, _) if in_kernel => FrameKind::Kernel,
                     (false, true) => FrameKind::Go,
                     (false, false) => FrameKind::Native,
                 };

@@ -141,6 +141,12 @@ fn open_dwarf(path: &Path) -> Result<ElfResolver, Error> {
 fn log_failure<T>(path: &Path, result: Result<T, Error>) -> Option<T> {
     match result {
         Ok(value) => Some(value),
+        // A file seen through a process's root goes away with the process:
+        // that is an ending, not a fault worth a warning.
+        Err(error) if !path.exists() => {
+            debug!(file = %path.display(), error = %error_chain(&error), "file gone before loading");
+            None
+        }
         Err(error) => {
             warn!(file = %path.display(), error = %error_chain(&error), "symbols not loaded");
             None

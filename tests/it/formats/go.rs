@@ -43,7 +43,13 @@ fn pprof_top(file: &Path, args: &[&str]) -> BTreeMap<String, (f64, f64)> {
             continue;
         }
         let pct = |s: &str| s.trim_end_matches('%').parse::<f64>().expect("a percentage");
-        rows.insert(cols[5..].join(" "), (pct(cols[1]), pct(cols[4])));
+        // pprof marks a function it saw only inlined with ` (inline)`; firebox
+        // marks the frame kind instead, and both name the same function.
+        let name = cols[5..].join(" ");
+        let name = name.strip_suffix(" (inline)").unwrap_or(&name).to_string();
+        let row = rows.entry(name).or_insert((0.0, 0.0));
+        row.0 += pct(cols[1]);
+        row.1 += pct(cols[4]);
     }
     assert!(!rows.is_empty(), "no rows in go tool pprof -top output:\n{text}");
     rows
