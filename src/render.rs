@@ -33,6 +33,12 @@ pub enum RenderError {
     Write(#[source] std::io::Error),
 }
 
+/// `text` without the control characters XML cannot carry (they become
+/// U+FFFD); inferno escapes the rest.
+fn xml_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
 /// Writes `profile` as a flame graph SVG to `out`.
 ///
 /// # Errors
@@ -50,12 +56,9 @@ pub fn write_svg<W: Write>(
 
     let (lines, mut palette) = lines_by_name(profile);
     let mut opts = inferno::flamegraph::Options::default();
-    opts.title = options
-        .title
-        .clone()
-        .or_else(|| profile.meta.title.clone())
-        .unwrap_or_else(|| "Flame Graph".to_string());
-    opts.subtitle = options.subtitle.clone();
+    let title = options.title.as_ref().or(profile.meta.title.as_ref());
+    opts.title = title.map_or_else(|| "Flame Graph".to_string(), |t| xml_safe(t));
+    opts.subtitle = options.subtitle.as_deref().map(xml_safe);
     opts.count_name = profile.meta.unit.clone();
     opts.deterministic = true;
     opts.hash = true;

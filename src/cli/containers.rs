@@ -121,7 +121,7 @@ pub fn index_images(
             Some(index) => index,
             None => {
                 let docker = docker.context("exporting an image needs the Docker daemon")?;
-                eprintln!(
+                super::note!(
                     "firebox: reading the layers of image {name} for debug files (once per image)"
                 );
                 let export = std::io::BufReader::with_capacity(1 << 20, docker.export_image(&id));

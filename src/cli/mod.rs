@@ -81,12 +81,12 @@ pub fn main() -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Nothing(message)) => {
-            eprintln!("firebox: {message}");
+            say(format_args!("firebox: {message}"));
             ExitCode::from(1)
         }
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("firebox: error: {err:#}");
+            say(format_args!("firebox: error: {err:#}"));
             ExitCode::from(2)
         }
     }
@@ -95,11 +95,18 @@ pub fn main() -> ExitCode {
 /// `-q`: only errors reach stderr, no summary lines either.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Writes one line to stderr. A stderr that cannot be written (a full
+/// disk, a closed pipe) must not turn into a panic or cost the output.
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Prints a line for the user on stderr, unless `-q` asked for errors only.
 macro_rules! note {
     ($($arg:tt)*) => {
         if !$crate::cli::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            eprintln!($($arg)*);
+            $crate::cli::say(format_args!($($arg)*));
         }
     };
 }

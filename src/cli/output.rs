@@ -1,21 +1,69 @@
 //! Writing a profile to a file or standard output.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use firebox::formats::{self, OutputFormat};
 use firebox::render::SvgOptions;
 use firebox::Profile;
 
-/// Fails early, before any work, when `path` cannot be created because its
-/// directory does not exist.
+/// Fails early, before any work, when `path` cannot be written: its
+/// directory is missing or not writable, or the path is a directory.
 pub fn check_writable(path: &Path) -> anyhow::Result<()> {
-    match path.parent() {
-        Some(dir) if path != Path::new("-") && !dir.as_os_str().is_empty() && !dir.is_dir() => {
-            anyhow::bail!("the output directory {} does not exist", dir.display())
-        }
-        _ => Ok(()),
+    if path == Path::new("-") {
+        return Ok(());
     }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("the output directory {} does not exist", dir.display());
+    }
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory: give a file name", path.display());
+    }
+    // Make and drop the temporary file the real write will use.
+    let probe = temporary_path(path);
+    std::fs::File::create(&probe)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Where the bytes for `path` are written before they replace it.
+fn temporary_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.firebox-{}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file next
+/// to it first, then renamed over it, so a full disk leaves the old file as
+/// it was instead of half a new one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let temporary = temporary_path(path);
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut file| {
+            use std::io::Write;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// Saves `profile` as folded stacks in the temporary directory, when the
+/// output it was meant for could not be written: what was collected is not
+/// lost. Returns where it went.
+pub fn rescue(profile: &Profile) -> Option<PathBuf> {
+    let path = std::env::temp_dir().join(format!("firebox-rescued-{}.folded", std::process::id()));
+    let mut bytes = Vec::new();
+    profile.write_folded(&mut bytes).ok()?;
+    std::fs::write(&path, bytes).ok()?;
+    Some(path)
 }
 
 /// The format `path`'s extension asks for.
@@ -44,6 +92,6 @@ pub fn write(
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(&bytes).and_then(|()| stdout.flush()).context("failed to write to stdout")
     } else {
-        std::fs::write(path, bytes).with_context(|| format!("failed to write {}", path.display()))
+        write_atomically(path, &bytes)
     }
 }

@@ -212,9 +212,14 @@ pub fn record_to(
 ) -> anyhow::Result<Outcome> {
     let format = output::format_of(output)?;
     output::check_writable(output)?;
+    if let Some(path) = &extras.json_summary {
+        output::check_writable(path)?;
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for signal in
+        [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP]
+    {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("failed to install the Ctrl-C handler")?;
     }
@@ -272,13 +277,20 @@ pub fn record_to(
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
-    if let Some(path) = &extras.json_summary {
+    // The summary is made now, written after the profile: a summary that
+    // cannot be written must not cost the profile.
+    let summary = extras.json_summary.as_ref().map(|path| {
         let mut all = warnings.clone();
         all.extend(extras.images.iter().flat_map(|i| i.index.warnings.iter().cloned()));
-        summary::write(path, &summary::build(&recording, &stats, &extras, &described.label, &all))?;
-    }
+        (path, summary::build(&recording, &stats, &extras, &described.label, &all))
+    });
+    let write_summary = || match &summary {
+        Some((path, summary)) => summary::write(path, summary),
+        None => Ok(()),
+    };
     let mut profile = recording.profile;
     if stats.samples == 0 {
+        write_summary()?;
         return Ok(Outcome::Nothing(format!(
             "no samples were collected from {} in {:.1} s (did it use any CPU?); nothing written",
             described.label,
@@ -295,7 +307,17 @@ pub fn record_to(
             stats.samples
         )
     }));
-    output::write(&profile, format, &SvgOptions::default(), output)?;
+    if let Err(err) = output::write(&profile, format, &SvgOptions::default(), output) {
+        return Err(match output::rescue(&profile) {
+            Some(saved) => err.context(format!(
+                "the {} samples were saved as folded stacks to {}",
+                stats.samples,
+                saved.display()
+            )),
+            None => err,
+        });
+    }
+    write_summary()?;
     tracing::info!(
         ms = ended.elapsed().as_millis() as u64,
         peak_kib = peak_memory_kib(),

@@ -86,12 +86,16 @@ impl Counting {
     /// (perf's frequency mode on hardware events) has no common divisor, so
     /// its weights are taken as counts and every change looks significant.
     pub fn of(diff: &ProfileDiff) -> Counting {
+        // Counts are divided only by a factor both sides share: one side's
+        // round numbers alone (1000 and 1000 against 1500 and 500) are
+        // counts, not a period, and dividing them would hide a real change.
+        let joint = gcd(weights_gcd(diff, Side::Base), weights_gcd(diff, Side::Head));
         let per_sample = |side: Side| -> Option<u64> {
             let meta: &Meta = diff.meta(side);
             let gcd = weights_gcd(diff, side);
             match meta.unit.as_str() {
                 "samples" | "sample" | "count" | "counts" => {
-                    Some(if gcd >= PERIOD_GCD_MIN { gcd } else { 1 })
+                    Some(if joint >= PERIOD_GCD_MIN { joint } else { 1 })
                 }
                 "nanoseconds" | "ns" => match meta.period_ns {
                     Some(period) if period > 0 => Some(period),
@@ -120,14 +124,15 @@ impl Counting {
     }
 }
 
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
 /// The greatest common divisor of one side's stack weights.
 fn weights_gcd(diff: &ProfileDiff, side: Side) -> u64 {
-    let gcd = |mut a: u64, mut b: u64| {
-        while b != 0 {
-            (a, b) = (b, a % b);
-        }
-        a
-    };
     diff.stacks()
         .iter()
         .map(|s| match side {
@@ -441,5 +446,14 @@ mod tests {
         // Small counts that happen to share a divisor stay counts.
         let r = report(&[("m;a", 50), ("m;b", 30)], &[("m;a", 40), ("m;b", 20)]);
         assert_eq!(r.counting, Counting::Samples);
+    }
+
+    /// Round counts on one side only are counts: a 25-point rise from 1000
+    /// and 1000 to 1500 and 500 samples is flagged, not divided away.
+    #[test]
+    fn round_counts_on_one_side_stay_counts() {
+        let r = report(&[("m;a", 1000), ("m;b", 1000)], &[("m;a", 1500), ("m;b", 500)]);
+        assert_eq!(r.counting, Counting::Samples);
+        assert!(get(&r, "a").total.significant, "a rose by 25 points over 2000 samples");
     }
 }

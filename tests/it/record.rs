@@ -461,3 +461,136 @@ fn recording_as_pprof_and_speedscope() {
     assert!(text.contains("speedscope.app/file-format-schema.json"), "a speedscope file");
     assert!(text.contains("\"name\":\"hot\""), "names the hot function");
 }
+
+/// A stderr that cannot be written (a full device) costs neither the
+/// profile nor the exit code.
+#[test]
+fn full_stderr_is_no_panic() {
+    let dir = Scratch::new("record-devfull");
+    let out = dir.path("x.folded");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let status = firebox()
+        .args(["record", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("0.3")
+        .stderr(full)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(total(&read_folded(&out)) > 0);
+}
+
+/// An output that cannot be written is reported before anything runs: a
+/// directory in its place, or a program that is no program.
+#[test]
+fn unwritable_output_and_bad_programs_fail_first() {
+    let dir = Scratch::new("record-unwritable");
+    let marker = dir.path("ran");
+    let taken = dir.path("taken.svg");
+    std::fs::create_dir(&taken).unwrap();
+    let output = firebox()
+        .arg("record")
+        .arg("-o")
+        .arg(&taken)
+        .arg("--")
+        .arg("touch")
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_error(&output, 2, "is a directory: give a file name");
+    assert!(!marker.exists(), "the command must not run");
+
+    let bad = dir.path("bad-elf");
+    std::fs::write(&bad, b"\x7fELF but not really").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = firebox().args(["record", "-o", "/tmp/x.svg", "--"]).arg(&bad).output().unwrap();
+    assert_error(&output, 2, "Exec format error");
+}
+
+/// When the recording of a command ends first (its duration is up), the
+/// command is stopped, not left running.
+#[test]
+fn duration_stops_the_command() {
+    let dir = Scratch::new("record-stop");
+    let pid_file = dir.path("pid");
+    let output = firebox()
+        .args(["record", "-d", "1s", "-o"])
+        .arg(dir.path("x.folded"))
+        .arg("--")
+        .arg(split_binary())
+        .arg("60")
+        .env("FIREBOX_PID_FILE", &pid_file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    assert!(matches!(state, None | Some('Z')), "the workload {pid} still runs: {stat}");
+}
+
+/// On a full disk the old output stays whole, and the samples are saved
+/// elsewhere with a line that says where.
+#[test]
+fn full_disk_keeps_the_old_file_and_the_samples() {
+    let dir = Scratch::new("record-fulldisk");
+    let mount = dir.path("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .expect("mount (util-linux) is needed to make a small full disk");
+    assert!(mounted.success(), "this test mounts a 16 KiB tmpfs and needs root");
+    let old = mount.join("old.svg");
+    std::fs::write(&old, "<svg>old</svg>").unwrap();
+    let output = firebox()
+        .arg("record")
+        .arg("-o")
+        .arg(&old)
+        .arg("--")
+        .arg(split_binary())
+        .arg("1")
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(&mount).status();
+
+    assert_error(&output, 2, "saved as folded stacks to ");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let saved =
+        stderr.split("saved as folded stacks to ").nth(1).unwrap().split(':').next().unwrap();
+    let rescued = read_folded(Path::new(saved.trim()));
+    assert!(share_of(&rescued, "hot") > 50.0, "the rescued samples are the recording's");
+    let _ = std::fs::remove_file(saved.trim());
+}
+
+/// Control characters, in a title or a name, never make the SVG invalid.
+#[test]
+fn control_characters_keep_the_svg_valid() {
+    let dir = Scratch::new("record-ctrl");
+    let out = dir.path("c.svg");
+    let output = firebox()
+        .args(["record", "--title", "a\u{1}b\u{1b}c", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("0.3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed XML at {}: {e}", reader.buffer_position()),
+        }
+    }
+    assert!(svg.contains("a\u{fffd}b\u{fffd}c"), "control characters become U+FFFD");
+}

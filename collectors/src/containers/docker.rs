@@ -13,6 +13,9 @@ use super::{cgroup, Container, Error};
 /// How long one request may take; exporting a large image is one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// How long the daemon may take to answer the first request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where the Docker client connects when `DOCKER_HOST` is not set.
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -47,9 +50,13 @@ impl Docker {
             .map_err(Error::Runtime)?;
         let unreachable = |source| Error::Unreachable { host: host.clone(), source };
         let client = bollard::Docker::connect_with_defaults().map_err(unreachable)?;
+        // A daemon that accepts but never answers must not hang the command:
+        // the first exchange gets a short timeout, the rest (image exports
+        // can be long) the long one.
         let client = runtime
-            .block_on(client.with_timeout(REQUEST_TIMEOUT).negotiate_version())
-            .map_err(unreachable)?;
+            .block_on(client.with_timeout(CONNECT_TIMEOUT).negotiate_version())
+            .map_err(unreachable)?
+            .with_timeout(REQUEST_TIMEOUT);
         Ok(Docker { runtime, client, host })
     }
 

@@ -247,7 +247,7 @@ impl Recorder {
     fn spawn(&mut self, argv: &[OsString]) -> Result<(), Error> {
         let program = argv.first().ok_or_else(|| Error::CommandNotFound(String::new()))?;
         let shown = program.to_string_lossy().into_owned();
-        let path = find_program(program).ok_or_else(|| Error::CommandNotFound(shown.clone()))?;
+        let path = find_program(program).ok_or_else(|| why_not_runnable(program, &shown))?;
         let c_path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error::CommandNotFound(shown.clone()))?;
         let c_argv: Vec<CString> = argv
@@ -321,9 +321,17 @@ impl Recorder {
         self.process_until(u64::MAX);
         let stats = self.stats();
         if let Some(mut child) = self.child.take() {
-            // Reap the command if it ended; a command still running (the
-            // recording was cut short) is left to finish on its own.
-            let _ = child.try_wait();
+            // A command still running when the recording ends (its duration
+            // is up, or Ctrl-C reached only firebox) is ours to stop.
+            if let Ok(None) = child.try_wait() {
+                tracing::warn!(
+                    pid = child.pid,
+                    "the recording ended before the command: stopping it"
+                );
+                child.terminate();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let _ = child.try_wait();
+            }
         }
         Recording {
             profile: self.profile,
@@ -458,6 +466,16 @@ fn is_alive(pid: u32) -> bool {
 fn list_threads(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
     dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Why `program`, which [`find_program`] did not find, cannot run.
+fn why_not_runnable(program: &OsStr, shown: &str) -> Error {
+    let path = Path::new(program);
+    if !program.as_bytes().contains(&b'/') || !path.exists() {
+        return Error::CommandNotFound(shown.to_string());
+    }
+    let errno = if path.is_dir() { libc::EISDIR } else { libc::EACCES };
+    Error::Spawn { command: shown.to_string(), source: std::io::Error::from_raw_os_error(errno) }
 }
 
 /// Where `program` is: itself when it names a path, else the first

@@ -38,6 +38,9 @@ pub(crate) fn monotonic_ns() -> u64 {
 pub(crate) struct HeldChild {
     pub(crate) pid: u32,
     go: Option<OwnedFd>,
+    /// Read end of a close-on-exec pipe: empty at EOF when `exec` worked,
+    /// the `errno` of a failed `exec` otherwise.
+    exec_error: Option<OwnedFd>,
 }
 
 impl HeldChild {
@@ -48,14 +51,8 @@ impl HeldChild {
         let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
 
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
-        let (read_end, write_end) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read_end, write_end) = pipe()?;
+        let (error_read, error_write) = pipe()?;
 
         // SAFETY: between fork and exec the child calls only async-signal-
         // safe functions (close, read, execv, _exit) on memory prepared
@@ -69,10 +66,14 @@ impl HeldChild {
             // calls it names, on descriptors and strings valid in the child.
             unsafe {
                 libc::close(write_end.as_raw_fd());
+                libc::close(error_read.as_raw_fd());
                 let mut byte = 0u8;
                 let n = libc::read(read_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
                 if n == 1 {
                     libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
+                    let errno = *libc::__errno_location();
+                    let bytes = errno.to_ne_bytes();
+                    libc::write(error_write.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
                     libc::_exit(127);
                 }
                 // The parent gave up before releasing us.
@@ -80,16 +81,47 @@ impl HeldChild {
             }
         }
         drop(read_end);
-        Ok(HeldChild { pid: pid as u32, go: Some(write_end) })
+        drop(error_write);
+        Ok(HeldChild { pid: pid as u32, go: Some(write_end), exec_error: Some(error_read) })
     }
 
-    /// Lets the child `exec`.
+    /// Lets the child `exec`, and waits until it did.
+    ///
+    /// # Errors
+    ///
+    /// Why `exec` failed (not an executable, permission denied), or why the
+    /// child could not be told to go.
     pub(crate) fn release(&mut self) -> io::Result<()> {
         if let Some(fd) = self.go.take() {
             let file = std::fs::File::from(fd);
             io::Write::write_all(&mut &file, b"g")?;
         }
+        if let Some(fd) = self.exec_error.take() {
+            let mut bytes = [0u8; 4];
+            let n = io::Read::read(&mut std::fs::File::from(fd), &mut bytes)?;
+            if n == bytes.len() {
+                // Reap the child that gave up, so it leaves no zombie.
+                let _ = self.wait_blocking();
+                return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(bytes)));
+            }
+        }
         Ok(())
+    }
+
+    fn wait_blocking(&mut self) -> io::Result<()> {
+        let mut status = 0;
+        // SAFETY: `status` is a valid int to write to.
+        if unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Asks the child to end (SIGTERM), when the recording stops before it.
+    pub(crate) fn terminate(&mut self) {
+        // SAFETY: kill takes plain integers; the pid is our own child, not
+        // yet reaped, so it names no other process.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
     }
 
     /// The child's exit code (or 128 + signal) once it has ended; `None`
@@ -110,6 +142,17 @@ impl HeldChild {
             Ok(Some(128 + libc::WTERMSIG(status)))
         }
     }
+}
+
+/// A pipe whose ends close on `exec`.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and ours alone.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 impl Drop for HeldChild {

@@ -9,19 +9,23 @@ use crate::{Frame, FrameKind, Profile};
 /// two, so it becomes `:` (the rule `stackcollapse-perf.pl` and inferno use),
 /// line breaks become spaces, and surrounding blanks are trimmed. A name
 /// ending in a blank and digits (`thread 140245`) would read as a count
-/// when it is the leaf, so that blank becomes `_` (`thread_140245`).
+/// when it is the leaf, so that blank becomes `_` (`thread_140245`). Other
+/// control characters, which XML (and so the SVG) cannot carry, become
+/// U+FFFD.
 pub fn escape_frame_name(name: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = name.trim();
     let digits = trimmed.trim_end_matches(|c: char| c.is_ascii_digit());
     let number_at_end = digits.len() < trimmed.len() && digits.ends_with([' ', '\t']);
-    if !trimmed.contains([';', '\n', '\r']) && !number_at_end {
+    let needs_change = |c: char| c == ';' || c.is_control() || c == '\u{fffe}' || c == '\u{ffff}';
+    if !trimmed.contains(needs_change) && !number_at_end {
         return trimmed.into();
     }
     let mut out: String = trimmed
         .chars()
         .map(|c| match c {
             ';' => ':',
-            '\n' | '\r' => ' ',
+            '\n' | '\r' | '\t' => ' ',
+            c if needs_change(c) => '\u{fffd}',
             c => c,
         })
         .collect();
@@ -108,6 +112,11 @@ mod tests {
         p.add_frames([Frame::new("thread 140245", FrameKind::Thread)], 12);
         p.add_frames([Frame::process("app 2"), Frame::native("main")], 1);
         assert_eq!(p.folded_lines(), ["app_2;main 1", "thread_140245 12"]);
+    }
+
+    #[test]
+    fn control_characters_become_replacement_characters() {
+        assert_eq!(escape_frame_name("a\u{1}b\u{1b}c\td"), "a\u{fffd}b\u{fffd}c d");
     }
 
     #[test]
