@@ -187,10 +187,18 @@ impl Tree {
                     out.push(format!("{path} {}", node.self_shape));
                 }
             } else {
-                // Always a line, even `0 0`: it opens the frame with a
-                // delta, so a one-sided child cannot open it without.
+                // A line, even `0 0`, where a one-sided child would
+                // otherwise open the frame without a delta; elsewhere the
+                // children open it, and a line per level of a deep stack
+                // would cost the square of its depth.
                 let other = (node.self_other as f64 * scale).round() as u64;
-                out.push(format!("{path} {other} {}", node.self_shape));
+                let opens_one_sided = node.children.iter().any(|&c| {
+                    let child = &self.nodes[c];
+                    child.total_other == 0 && child.total_shape > 0
+                });
+                if other > 0 || node.self_shape > 0 || opens_one_sided {
+                    out.push(format!("{path} {other} {}", node.self_shape));
+                }
             }
 
             let len = path.len();
@@ -282,6 +290,16 @@ mod tests {
         out
     }
 
+    /// A deep chain on both sides gives lines only where weight sits, not
+    /// one a level: memory stays linear in the depth.
+    #[test]
+    fn deep_stacks_give_lines_where_weight_is() {
+        let deep: String = (0..5000).map(|i| format!("f{i}")).collect::<Vec<_>>().join(";");
+        let out = lines(&[(deep.as_str(), 1)], &[(deep.as_str(), 2)], false);
+        assert_eq!(out.len(), 1, "one line for the one stack");
+        assert!(out[0].ends_with(" 1 2"));
+    }
+
     #[test]
     fn head_shape_marks_new_and_drops_gone() {
         let base = [("app;main;parse", 50), ("app;main;legacy_path", 30), ("app;main;io", 20)];
@@ -289,7 +307,6 @@ mod tests {
         assert_eq!(
             lines(&base, &head, false),
             [
-                "app 0 0",
                 "app;main 0 0",
                 "app;main;fast_path (new) 35",
                 "app;main;io 20 25",
@@ -299,7 +316,6 @@ mod tests {
         assert_eq!(
             lines(&base, &head, true),
             [
-                "app 0 0",
                 "app;main 0 0",
                 "app;main;io 25 20",
                 "app;main;legacy_path (gone) 30",
