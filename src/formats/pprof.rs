@@ -84,7 +84,12 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
         message.sample.push(proto::Sample { location_id, value, label: Vec::new() });
     }
 
-    message.mapping = builder.mappings;
+    // pprof takes the first mapping for the main binary: pseudo modules
+    // such as the kernel's go last (ids stay as they are).
+    let mut mappings = builder.mappings;
+    let strings = &builder.strings;
+    mappings.sort_by_key(|m| strings.starts_with_bracket(m.filename));
+    message.mapping = mappings;
     message.location = builder.locations;
     message.function = builder.functions;
     message.string_table = builder.strings.table;
@@ -107,6 +112,11 @@ impl Strings {
         self.table.push(s.as_bytes().to_vec());
         self.ids.insert(s.to_string(), id);
         id
+    }
+
+    /// Whether string `id` names a pseudo module such as `[kernel.kallsyms]`.
+    fn starts_with_bracket(&self, id: i64) -> bool {
+        self.table.get(id as usize).is_some_and(|s| s.starts_with(b"["))
     }
 }
 
@@ -229,7 +239,7 @@ mod tests {
         let options =
             reader::Options { sample_type: reader::SampleType::Index(0), ..Default::default() };
         let back = reader::from_bytes(&bytes, &options).unwrap();
-        assert_eq!(back.folded_lines(), ["main.main;main.add_[i] 3", "main.main;vfs_read 2"]);
+        assert_eq!(back.folded_lines(), ["main.main;main.add_[i] 3", "main.main;vfs_read_[k] 2"]);
         let cpu = reader::from_bytes(&bytes, &reader::Options::default()).unwrap();
         assert_eq!(cpu.total(), 5 * 10_101_010);
         assert_eq!(cpu.meta.unit, "nanoseconds");
