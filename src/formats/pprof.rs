@@ -84,12 +84,7 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
         message.sample.push(proto::Sample { location_id, value, label: Vec::new() });
     }
 
-    // pprof takes the first mapping for the main binary: pseudo modules
-    // such as the kernel's go last (ids stay as they are).
-    let mut mappings = builder.mappings;
-    let strings = &builder.strings;
-    mappings.sort_by_key(|m| strings.starts_with_bracket(m.filename));
-    message.mapping = mappings;
+    message.mapping = builder.mappings;
     message.location = builder.locations;
     message.function = builder.functions;
     message.string_table = builder.strings.table;
@@ -112,11 +107,6 @@ impl Strings {
         self.table.push(s.as_bytes().to_vec());
         self.ids.insert(s.to_string(), id);
         id
-    }
-
-    /// Whether string `id` names a pseudo module such as `[kernel.kallsyms]`.
-    fn starts_with_bracket(&self, id: i64) -> bool {
-        self.table.get(id as usize).is_some_and(|s| s.starts_with(b"["))
     }
 }
 
@@ -165,7 +155,15 @@ impl Builder {
         }
         let detail = profile.detail(frame);
         let name = self.strings.index(&profile.frame(frame).name);
-        let file = detail.and_then(|d| d.file.as_deref()).unwrap_or("");
+        // A kernel frame's file is the kernel, as perf names it, so that
+        // readers (firebox's among them) know it again; a mapping would
+        // make `go tool pprof` take the kernel for the main binary.
+        let kernel = profile.frame(frame).kind == FrameKind::Kernel;
+        let file = detail.and_then(|d| d.file.as_deref()).unwrap_or(if kernel {
+            KERNEL_MAPPING
+        } else {
+            ""
+        });
         let id = self.functions.len() as u64 + 1;
         self.functions.push(proto::Function {
             id,
@@ -179,13 +177,8 @@ impl Builder {
     }
 
     fn mapping(&mut self, profile: &Profile, frame: FrameId) -> u64 {
-        // Kernel frames go in a mapping of their own, named as perf names
-        // it, so that readers (firebox's among them) know them again.
         let detail = profile.detail(frame);
-        let module = detail.and_then(|d| d.module.clone()).or_else(|| {
-            (profile.frame(frame).kind == FrameKind::Kernel).then(|| KERNEL_MAPPING.to_string())
-        });
-        let Some(module) = module else {
+        let Some(module) = detail.and_then(|d| d.module.clone()) else {
             return 0;
         };
         let build_id = detail.and_then(|d| d.build_id.clone()).unwrap_or_default();
@@ -208,7 +201,7 @@ impl Builder {
     }
 }
 
-/// The mapping kernel frames are written in.
+/// The module name perf gives the kernel, written as kernel frames' file.
 const KERNEL_MAPPING: &str = "[kernel.kallsyms]";
 
 #[cfg(test)]

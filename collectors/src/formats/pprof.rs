@@ -413,7 +413,7 @@ fn location_frames(
                 let file = strings.get(function.filename);
                 let kind = match (inlined, file.ends_with(".go")) {
                     (true, _) => FrameKind::Inlined,
-                    (false, _) if in_kernel => FrameKind::Kernel,
+                    (false, _) if in_kernel || file.starts_with("[kernel") => FrameKind::Kernel,
                     (false, true) => FrameKind::Go,
                     (false, false) => FrameKind::Native,
                 };
