@@ -16,11 +16,50 @@ fn seeds() -> Vec<Vec<u8>> {
         "pprof/go.nomappings.crash",
         "speedscope/two-sampled.speedscope.json",
         "async-profiler/sample1.collapsed",
-        "jfr/work-jdk17.jfr",
     ]
     .iter()
     .map(|f| std::fs::read(fixtures().join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+    .chain([jfr_recording()])
     .collect()
+}
+
+/// A real JDK flight recording of `fixtures/jfr/Work.java`, made once per
+/// test run (a committed one would carry the recording machine's
+/// environment, which JFR stores).
+fn jfr_recording() -> Vec<u8> {
+    static RECORDING: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    RECORDING
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("firebox-fuzz-jfr-{}", std::process::id()));
+            let classes = dir.join("classes");
+            std::fs::create_dir_all(&classes).unwrap();
+            let run = |cmd: &mut std::process::Command| {
+                let status = cmd.status().unwrap_or_else(|e| {
+                    panic!(
+                        "{cmd:?} failed to start ({e}): install a JDK 17 (openjdk-17-jdk-headless)"
+                    )
+                });
+                assert!(status.success(), "{cmd:?} failed");
+            };
+            run(std::process::Command::new("javac")
+                .arg("-d")
+                .arg(&classes)
+                .arg(fixtures().join("jfr/Work.java")));
+            let recording = dir.join("work.jfr");
+            run(std::process::Command::new("java")
+                .arg(format!(
+                    "-XX:StartFlightRecording=filename={},settings=profile",
+                    recording.display()
+                ))
+                .arg("-cp")
+                .arg(&classes)
+                .args(["Work", "3"])
+                .stdout(std::process::Stdio::null()));
+            let bytes = std::fs::read(&recording).unwrap();
+            let _ = std::fs::remove_dir_all(&dir);
+            bytes
+        })
+        .clone()
 }
 
 /// Reads `bytes` with detection and then as every format.

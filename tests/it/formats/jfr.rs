@@ -79,7 +79,7 @@ fn jdk_recording_agrees_with_jfr_print() {
 #[test]
 fn cut_recording_names_the_offset() {
     let scratch = Scratch::new("jfr-cut");
-    let bytes = std::fs::read(fixtures().join("jfr/work-jdk17.jfr")).unwrap();
+    let bytes = std::fs::read(record(&scratch)).unwrap();
     let cut = scratch.path("cut.jfr");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let output = crate::support::run_firebox([
