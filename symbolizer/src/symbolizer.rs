@@ -116,6 +116,15 @@ impl Symbolizer {
         symbolized
     }
 
+    /// Reads `/proc/kallsyms` now rather than at the first kernel frame:
+    /// the kernel takes tens of milliseconds of CPU to print it, better
+    /// spent before the target runs than during it.
+    pub fn load_kernel_symbols(&mut self) {
+        if self.kallsyms.is_none() {
+            self.kallsyms = Some(load_kallsyms(&self.config));
+        }
+    }
+
     /// The frame for kernel address `addr`, from `/proc/kallsyms` (read on
     /// first use); `[unknown]` when no kernel symbol holds it.
     pub fn kernel(&mut self, addr: u64) -> Symbolized {

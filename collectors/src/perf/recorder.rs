@@ -165,6 +165,9 @@ impl Recorder {
             pid_cgroup: HashMap::new(),
             unwinder: StackUnwinder::new(),
         };
+        if config.kernel {
+            recorder.symbolizer.load_kernel_symbols();
+        }
         match target {
             Target::Pid(pid) => recorder.attach(*pid)?,
             Target::Command(argv) => recorder.spawn(argv)?,
