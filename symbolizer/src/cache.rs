@@ -83,11 +83,16 @@ impl Binary {
         let mut debug_file = None;
         if !info.has_dwarf {
             let process_path = live_path(&mapping.path);
+            // A binary read from the host because its process is gone (and
+            // its build-id matched) has its debug file on the host too;
+            // every candidate is still checked against the build-id.
+            let gone = !process.root.exists() && !path.starts_with(&process.root);
+            let root = if gone { Path::new("/") } else { process.root.as_path() };
             let query = DebugQuery {
                 build_id: info.build_id.as_deref().or(mapping.build_id.as_deref()),
                 debuglink: info.debuglink.as_ref().map(|(name, crc)| (name.as_os_str(), *crc)),
                 path: &process_path,
-                root: &process.root,
+                root,
             };
             debug_file = debug::find(&query, config);
         }

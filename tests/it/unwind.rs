@@ -146,3 +146,28 @@ fn rust_stacks_are_whole() {
     assert!(samples > 100, "too few samples in tally ({samples}): {stacks:#?}");
     assert!(share >= 95.0, "{share:.1}% of tally samples are whole: {stacks:#?}");
 }
+
+/// Processes that end before their samples are processed (a shell loop of
+/// short runs) still get whole, named stacks: the files are found again on
+/// the host by build-id once `/proc/PID` is gone.
+#[test]
+fn short_lived_processes_keep_whole_named_stacks() {
+    let dir = Scratch::new("unwind-short");
+    let out = dir.path("short.folded");
+    let split = crate::record::split_binary();
+    let script = format!("for i in $(seq 60); do {} 0.02; done", split.display());
+    let output = firebox()
+        .args(["record", "-o"])
+        .arg(&out)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let stacks = read_folded(&out);
+    let chain: &[&[&str]] =
+        &[START, &["__libc_start_call_main"], &["main"], &["run"], &["step"], &["spin"]];
+    let (share, samples) = whole_share(&stacks, "spin", &[chain]);
+    assert!(samples >= 60, "too few samples in spin ({samples}): {stacks:#?}");
+    assert!(share >= 90.0, "{share:.1}% of the short runs' samples are whole: {stacks:#?}");
+}

@@ -59,10 +59,18 @@ struct UnwindFile {
 }
 
 impl UnwindFile {
-    fn load(path: &std::path::Path) -> Option<UnwindFile> {
+    /// Reads the unwind sections of the file at `path`; with `build_id`,
+    /// only if the file is that build.
+    fn load(path: &std::path::Path, build_id: Option<&[u8]>) -> Option<UnwindFile> {
         let file = File::open(path).ok()?;
         let cache = ReadCache::new(file);
         let object = object::File::parse(&cache).ok()?;
+        if let Some(expected) = build_id {
+            if object.build_id().ok().flatten() != Some(expected) {
+                tracing::debug!(path = %path.display(), "build-id differs; not used for unwinding");
+                return None;
+            }
+        }
         let section = |name: &str| {
             let s = object.section_by_name(name)?;
             let data = s.uncompressed_data().ok()?;
@@ -215,7 +223,7 @@ impl StackUnwinder {
     }
 
     fn file(&mut self, pid: u32, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
-        let path = host_path(pid, mapping)?;
+        let (path, verify) = host_path(pid, mapping)?;
         let key = match &mapping.build_id {
             Some(id) => FileKey::BuildId(id.clone()),
             None => {
@@ -227,7 +235,8 @@ impl StackUnwinder {
         self.files
             .entry(key)
             .or_insert_with(|| {
-                let file = UnwindFile::load(&path).map(Arc::new);
+                let expected = if verify { mapping.build_id.as_deref() } else { None };
+                let file = UnwindFile::load(&path, expected).map(Arc::new);
                 if file.is_none() {
                     tracing::debug!(path = %path.display(), "no unwind sections");
                 }
@@ -238,17 +247,23 @@ impl StackUnwinder {
 }
 
 /// Where the host can read the file behind `mapping`: the process's own
-/// view of it, through its root, or the mapped file itself.
-fn host_path(pid: u32, mapping: &Mapping) -> Option<PathBuf> {
+/// view of it, through its root, or the mapped file itself; once the
+/// process is gone (a short-lived child), the same path on the host, which
+/// must then prove to be the same build (the `bool`).
+fn host_path(pid: u32, mapping: &Mapping) -> Option<(PathBuf, bool)> {
     let path = mapping.path.to_str()?;
     if !path.starts_with('/') {
         return None;
     }
     let through_root = PathBuf::from(format!("/proc/{pid}/root{path}"));
     if through_root.is_file() {
-        return Some(through_root);
+        return Some((through_root, false));
     }
     let mapped =
         PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
-    mapped.is_file().then_some(mapped)
+    if mapped.is_file() {
+        return Some((mapped, false));
+    }
+    let host = PathBuf::from(path);
+    (mapping.build_id.is_some() && host.is_file()).then_some((host, true))
 }
