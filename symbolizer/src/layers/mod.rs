@@ -167,6 +167,9 @@ impl DebugCache {
 
         let mut warnings = Vec::new();
         let mut stacked = Vec::new();
+        // An index missing a layer is not kept: the next run tries again,
+        // instead of trusting a read that failed (a full cache disk, say).
+        let mut incomplete = false;
         for name in &order {
             match scan.layers.remove(name) {
                 Some(Ok(layer)) => {
@@ -185,9 +188,11 @@ impl DebugCache {
                     stacked.push(layer);
                 }
                 Some(Err(problem)) => {
+                    incomplete = true;
                     warnings.push(format!("layer {name} of {what} was skipped: {problem}"));
                 }
                 None => {
+                    incomplete = true;
                     warnings.push(format!("layer {name} of {what} is missing from the archive"))
                 }
             }
@@ -225,7 +230,7 @@ impl DebugCache {
             warnings,
             reused: false,
         };
-        if store {
+        if store && !incomplete {
             self.save_index(&index)
                 .map_err(|source| Error::Cache { path: self.dir().join("images"), source })?;
         }

@@ -279,3 +279,21 @@ fn oci_layout_directory() {
     let index = cache.index_local(&layout, &small_options()).unwrap();
     assert_eq!(index.objects[&hex(&build_id)].paths, ["usr/lib/debug/oci.debug"]);
 }
+
+/// An index that had to skip a layer is not stored: the next run reads the
+/// image again instead of trusting a read that failed.
+#[test]
+fn an_index_missing_a_layer_is_not_stored() {
+    let dir = Scratch::new("incomplete");
+    let (data, build_id) = debug_file(&dir.0, "app", "parse_header");
+    let good = tar_of(&[Item::File(&build_id_path(&build_id), &data)]);
+    let mut corrupt = gzip(&tar_of(&[Item::File("x", &data)]));
+    corrupt.truncate(corrupt.len() / 2);
+    let archive = docker_save(&[("l1/layer.tar", good), ("l2/layer.tar", corrupt)]);
+
+    let cache = DebugCache::open(dir.0.join("cache")).unwrap();
+    let index =
+        cache.index_archive(Some("sha256:half"), &archive[..], "test", &small_options()).unwrap();
+    assert!(index.objects.contains_key(&hex(&build_id)), "the good layer is still used");
+    assert!(cache.load_index("sha256:half").is_none(), "no stored index for a partial read");
+}
