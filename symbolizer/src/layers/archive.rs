@@ -108,7 +108,11 @@ impl ArchiveScan {
             self.json.insert(name, text);
             return Ok(());
         }
-        if name.ends_with("layer.tar") || name.starts_with("blobs/") {
+        // docker save names layers `<id>/layer.tar`, OCI layouts
+        // `blobs/sha256/<digest>`, other tools (podman, crane) `<digest>.tar`
+        // or `.tar.gz`; the manifest, read at the end, says which count.
+        let tar_like = [".tar", ".tar.gz", ".tgz"].iter().any(|ext| name.ends_with(ext));
+        if tar_like || name.starts_with("blobs/") {
             self.layers.insert(name, layer::scan(stream, cache, options));
         }
         Ok(())

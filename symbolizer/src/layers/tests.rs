@@ -297,3 +297,17 @@ fn an_index_missing_a_layer_is_not_stored() {
     assert!(index.objects.contains_key(&hex(&build_id)), "the good layer is still used");
     assert!(cache.load_index("sha256:half").is_none(), "no stored index for a partial read");
 }
+
+/// Layers named `<digest>.tar` or `.tar.gz` in the manifest, as podman and
+/// crane write them, are read like docker save's `<id>/layer.tar`.
+#[test]
+fn layers_named_by_digest_are_read() {
+    let dir = Scratch::new("digest-names");
+    let (data, build_id) = debug_file(&dir.0, "app", "parse_header");
+    let layer = gzip(&tar_of(&[Item::File(&build_id_path(&build_id), &data)]));
+    let archive = docker_save(&[("0123abcd.tar.gz", layer)]);
+    let cache = DebugCache::open(dir.0.join("cache")).unwrap();
+    let index = cache.index_archive(None, &archive[..], "test", &small_options()).unwrap();
+    assert!(index.warnings.is_empty(), "{:?}", index.warnings);
+    assert!(index.objects.contains_key(&hex(&build_id)));
+}
