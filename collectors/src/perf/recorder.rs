@@ -165,9 +165,6 @@ impl Recorder {
             pid_cgroup: HashMap::new(),
             unwinder: StackUnwinder::new(),
         };
-        if config.kernel {
-            recorder.symbolizer.load_kernel_symbols();
-        }
         match target {
             Target::Pid(pid) => recorder.attach(*pid)?,
             Target::Command(argv) => recorder.spawn(argv)?,
@@ -210,6 +207,7 @@ impl Recorder {
                 attached.insert(tid);
             }
         }
+        self.preload();
         self.events.enable().map_err(Error::Enable)?;
         tracing::info!(pid, threads = attached.len(), "attached");
         Ok(())
@@ -264,11 +262,20 @@ impl Recorder {
         // The events count from the child's exec on; until the child is
         // released it runs nothing worth sampling.
         self.events.open_thread(child.pid, &self.config, true)?;
+        self.preload();
         child.release().map_err(|source| Error::Spawn { command: shown, source })?;
         self.pid = Some(child.pid);
         tracing::info!(pid = child.pid, "started command");
         self.child = Some(child);
         Ok(())
+    }
+
+    /// Work better done before the target runs than during it, once the
+    /// events are open (so a refused recording says only that).
+    fn preload(&mut self) {
+        if self.config.kernel {
+            self.symbolizer.load_kernel_symbols();
+        }
     }
 
     /// Reads what the rings hold and processes every record up to now.
