@@ -22,7 +22,7 @@ pub struct DemoArgs {
     #[arg(short, long, default_value = "firebox-demo.svg")]
     pub output: PathBuf,
     /// How long the workload runs.
-    #[arg(short, long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(short, long, default_value = "5s", value_parser = super::parse_duration)]
     pub duration: Duration,
     /// Sample user space only (what an unprivileged user may do at
     /// kernel.perf_event_paranoid=2).

@@ -92,6 +92,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A duration such as `30s`, `2m` or `500ms`, more than zero.
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} is no time at all: give a duration such as 500ms or 30s"));
+    }
+    Ok(duration)
+}
+
 /// `-q`: only errors reach stderr, no summary lines either.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -53,7 +53,7 @@ pub struct RecordArgs {
     pub frequency: u64,
     /// How long to record, e.g. 30s, 2m, 500ms [default: 30s for --pid and
     /// containers, until the command exits].
-    #[arg(short, long, value_parser = humantime::parse_duration)]
+    #[arg(short, long, value_parser = super::parse_duration)]
     pub duration: Option<Duration>,
     /// Where to write the profile; the extension picks the format (.svg,
     /// .folded or .txt, .pprof or .pb.gz, .json for speedscope).

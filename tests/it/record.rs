@@ -595,3 +595,11 @@ fn control_characters_keep_the_svg_valid() {
     }
     assert!(svg.contains("a\u{fffd}b\u{fffd}c"), "control characters become U+FFFD");
 }
+
+/// A zero duration is refused before anything runs.
+#[test]
+fn zero_duration_is_refused() {
+    let output = run_firebox(["record", "-d", "0s", "-o", "/tmp/x.svg", "--", "true"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is no time at all"));
+}
