@@ -85,6 +85,35 @@ fn has_chain(stacks: &BTreeMap<String, u64>, chain: &str) -> bool {
     stacks.keys().any(|s| s.contains(chain))
 }
 
+/// Records the `split` workload with `workload` arguments into `out`,
+/// with extra `flags` before `-o`, and asserts the recording succeeded.
+fn record_split(out: &Path, flags: &[&str], workload: &[&str]) -> std::process::Output {
+    let output = firebox()
+        .arg("record")
+        .args(flags)
+        .arg("-o")
+        .arg(out)
+        .arg("--")
+        .arg(split_binary())
+        .args(workload)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    output
+}
+
+/// Panics unless `svg` is well-formed XML.
+fn assert_well_formed(svg: &str) {
+    let mut reader = quick_xml::Reader::from_str(svg);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the SVG is not well-formed XML at {}: {e}", reader.buffer_position()),
+        }
+    }
+}
+
 /// A 5-second recording of a command gives the designed split, the chain
 /// from main to hot, and about 99 samples per CPU second.
 #[test]
@@ -186,25 +215,10 @@ fn pid_of_running_process() {
 fn svg_parses_and_names_hot() {
     let dir = Scratch::new("record-svg");
     let out = dir.path("split.svg");
-    let output = run_firebox([
-        "record".as_ref(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--".as_ref(),
-        split_binary().as_os_str(),
-        "1".as_ref(),
-    ]);
-    assert!(output.status.success(), "{}", describe(&output));
+    record_split(&out, &[], &["1"]);
 
     let svg = std::fs::read_to_string(&out).unwrap();
-    let mut reader = quick_xml::Reader::from_str(&svg);
-    loop {
-        match reader.read_event() {
-            Ok(quick_xml::events::Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => panic!("the SVG is not well-formed XML at {}: {e}", reader.buffer_position()),
-        }
-    }
+    assert_well_formed(&svg);
     assert!(svg.contains("<title>hot ("), "no frame named hot in the SVG");
     assert!(svg.contains("firebox record: "), "the title names the recording");
     assert!(svg.contains(" samples)"), "the title gives the sample count");
@@ -400,15 +414,7 @@ fn kernel_frames_and_no_kernel() {
 fn title_is_escaped_in_the_svg() {
     let dir = Scratch::new("record-title");
     let out = dir.path("t.svg");
-    let output = firebox()
-        .args(["record", "--title", "a & b <c>", "-o"])
-        .arg(&out)
-        .arg("--")
-        .arg(split_binary())
-        .arg("0.3")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+    record_split(&out, &["--title", "a & b <c>"], &["0.3"]);
     let svg = std::fs::read_to_string(&out).unwrap();
     assert!(svg.contains("a &amp; b &lt;c&gt;"), "the title is escaped");
     assert!(!svg.contains("a & b <c>"), "the raw title must not appear");
@@ -421,15 +427,7 @@ fn title_is_escaped_in_the_svg() {
 fn recording_as_pprof_and_speedscope() {
     let dir = Scratch::new("record-pprof");
     let pprof = dir.path("split.pprof");
-    let output = firebox()
-        .args(["record", "-F", "499", "-o"])
-        .arg(&pprof)
-        .arg("--")
-        .arg(split_binary())
-        .arg("5")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+    record_split(&pprof, &["-F", "499"], &["5"]);
 
     let top = crate::formats::stdout_of(
         crate::formats::tool("go", "Debian's golang-go")
@@ -449,15 +447,7 @@ fn recording_as_pprof_and_speedscope() {
     assert!((percent("cold", cum) - 25.0).abs() <= 5.0, "cold's cumulative share:\n{top}");
 
     let json = dir.path("split.json");
-    let output = firebox()
-        .args(["record", "-o"])
-        .arg(&json)
-        .arg("--")
-        .arg(split_binary())
-        .arg("0.5")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+    record_split(&json, &[], &["0.5"]);
     let text = std::fs::read_to_string(&json).unwrap();
     assert!(text.contains("speedscope.app/file-format-schema.json"), "a speedscope file");
     assert!(text.contains("\"name\":\"hot\""), "names the hot function");
@@ -575,24 +565,9 @@ fn full_disk_keeps_the_old_file_and_the_samples() {
 fn control_characters_keep_the_svg_valid() {
     let dir = Scratch::new("record-ctrl");
     let out = dir.path("c.svg");
-    let output = firebox()
-        .args(["record", "--title", "a\u{1}b\u{1b}c", "-o"])
-        .arg(&out)
-        .arg("--")
-        .arg(split_binary())
-        .arg("0.3")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+    record_split(&out, &["--title", "a\u{1}b\u{1b}c"], &["0.3"]);
     let svg = std::fs::read_to_string(&out).unwrap();
-    let mut reader = quick_xml::Reader::from_str(&svg);
-    loop {
-        match reader.read_event() {
-            Ok(quick_xml::events::Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => panic!("not well-formed XML at {}: {e}", reader.buffer_position()),
-        }
-    }
+    assert_well_formed(&svg);
     assert!(svg.contains("a\u{fffd}b\u{fffd}c"), "control characters become U+FFFD");
 }
 
