@@ -55,3 +55,16 @@ pub use process::{module_name, Mapping, MappingKind, ProcessView};
 pub use stats::Stats;
 pub use symbolized::{ModuleFile, Source, Symbolized};
 pub use symbolizer::Symbolizer;
+
+/// The files that may be the one `mapping` of `process` maps, in the order
+/// the symbolizer tries them: the mapped file itself
+/// (`/proc/PID/map_files`), the path under the process's root, and, when the
+/// mapping has a build-id, the same path on the host. A caller checks each
+/// against `mapping.build_id` before it trusts it.
+pub fn mapped_file_candidates(process: &ProcessView, mapping: &Mapping) -> Vec<std::path::PathBuf> {
+    let config = SymbolizerConfig::default();
+    resolve::binary_candidates(process, mapping, &config)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}

@@ -11,10 +11,9 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use firebox_symbolizer::Mapping;
+use firebox_symbolizer::{mapped_file_candidates, Mapping, MappingKind, ProcessView};
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
 use object::read::ReadCache;
@@ -147,7 +146,7 @@ struct ProcessUnwinder {
 
 /// Unwinds sampled user stacks for every process of a recording.
 pub(crate) struct StackUnwinder {
-    files: HashMap<FileKey, Option<Arc<UnwindFile>>>,
+    files: HashMap<FileKey, Arc<UnwindFile>>,
     processes: HashMap<u32, ProcessUnwinder>,
     cache: CacheX86_64,
 }
@@ -223,47 +222,39 @@ impl StackUnwinder {
     }
 
     fn file(&mut self, pid: u32, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
-        let (path, verify) = host_path(pid, mapping)?;
-        let key = match &mapping.build_id {
-            Some(id) => FileKey::BuildId(id.clone()),
-            None => {
-                use std::os::unix::fs::MetadataExt;
-                let meta = std::fs::metadata(&path).ok()?;
-                FileKey::Inode(meta.dev(), meta.ino())
-            }
-        };
-        self.files
-            .entry(key)
-            .or_insert_with(|| {
-                let expected = if verify { mapping.build_id.as_deref() } else { None };
-                let file = UnwindFile::load(&path, expected).map(Arc::new);
-                if file.is_none() {
-                    tracing::debug!(path = %path.display(), "no unwind sections");
+        if !matches!(mapping.kind(), MappingKind::File | MappingKind::Memfd) {
+            return None;
+        }
+        // The same files, in the same order, the symbolizer reads: the
+        // mapped file, the process's root, the host once the process is
+        // gone; each checked against the mapping's build-id.
+        if let Some(file) =
+            mapping.build_id.as_ref().and_then(|id| self.files.get(&FileKey::BuildId(id.clone())))
+        {
+            return Some(file.clone());
+        }
+        let candidates = mapped_file_candidates(&ProcessView::of_pid(pid), mapping);
+        for path in candidates.into_iter().filter(|p| p.is_file()) {
+            let key = match &mapping.build_id {
+                Some(id) => FileKey::BuildId(id.clone()),
+                None => {
+                    use std::os::unix::fs::MetadataExt;
+                    let Ok(meta) = std::fs::metadata(&path) else { continue };
+                    FileKey::Inode(meta.dev(), meta.ino())
                 }
-                file
-            })
-            .clone()
+            };
+            if let Some(file) = self.files.get(&key) {
+                return Some(file.clone());
+            }
+            match UnwindFile::load(&path, mapping.build_id.as_deref()) {
+                Some(file) => {
+                    let file = Arc::new(file);
+                    self.files.insert(key, file.clone());
+                    return Some(file);
+                }
+                None => tracing::debug!(path = %path.display(), "not usable for unwinding"),
+            }
+        }
+        None
     }
-}
-
-/// Where the host can read the file behind `mapping`: the process's own
-/// view of it, through its root, or the mapped file itself; once the
-/// process is gone (a short-lived child), the same path on the host, which
-/// must then prove to be the same build (the `bool`).
-fn host_path(pid: u32, mapping: &Mapping) -> Option<(PathBuf, bool)> {
-    let path = mapping.path.to_str()?;
-    if !path.starts_with('/') {
-        return None;
-    }
-    let through_root = PathBuf::from(format!("/proc/{pid}/root{path}"));
-    if through_root.is_file() {
-        return Some((through_root, false));
-    }
-    let mapped =
-        PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", mapping.start, mapping.end));
-    if mapped.is_file() {
-        return Some((mapped, false));
-    }
-    let host = PathBuf::from(path);
-    (mapping.build_id.is_some() && host.is_file()).then_some((host, true))
 }
