@@ -52,9 +52,34 @@ fn raw_and_speedscope_agree() {
 #[test]
 fn threads_roots_are_frames() {
     let scratch = Scratch::new("pyspy-threads");
-    let folded = firebox_folded(&record(&scratch, "raw", &["--threads"]), &[]);
+    let raw = record(&scratch, "raw", &["--threads"]);
+    let folded = firebox_folded(&raw, &[]);
     assert!(folded.lines().all(|l| l.starts_with("thread (")), "{folded}");
     let ours = shares(&folded, function);
+    let text = std::fs::read_to_string(&raw).expect("py-spy wrote its raw file");
+    for name in ["hot", "cold"] {
+        let theirs = cumulative_percent(&text, name);
+        let read = ours[name].1;
+        assert!(
+            (read - theirs).abs() < 0.01,
+            "{name}: firebox {read:.3}%, py-spy's file {theirs:.3}%"
+        );
+    }
     let hot = ours["hot"].1 / (ours["hot"].1 + ours["cold"].1);
     assert!((0.6..0.8).contains(&hot), "{ours:?}");
+}
+
+/// The share of samples in py-spy's raw `text` whose stack holds `name`,
+/// counted straight from the lines.
+fn cumulative_percent(text: &str, name: &str) -> f64 {
+    let (mut with, mut all) = (0u64, 0u64);
+    for line in text.lines() {
+        let Some((stack, count)) = line.rsplit_once(' ') else { continue };
+        let count: u64 = count.parse().expect("a py-spy line ends in its count");
+        all += count;
+        if stack.split(';').any(|frame| function(frame) == name) {
+            with += count;
+        }
+    }
+    100.0 * with as f64 / all.max(1) as f64
 }
