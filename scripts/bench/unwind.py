@@ -5,9 +5,10 @@ On the fixed-work `chain` workload (fixtures/workloads/chain.c, -O2, no frame
 pointers), measures:
 
 1. the workload's slowdown at 99 Hz under `firebox record --call-graph dwarf`
-   and under `perf record -F 99 --call-graph dwarf`, against the same run
-   unprofiled (the workload times its own work, so profiler start-up is not
-   counted);
+   and under `perf record -F 99 --call-graph dwarf`, against the workload
+   unprofiled in the same round (the workload times its own work, so
+   profiler start-up is not counted), and the CPU each profiler itself used
+   while it ran;
 2. the time and peak memory from the end of the recording to the SVG: firebox
    (its own log line; peak RSS of the whole firebox process) against
    `perf script | inferno-collapse-perf | inferno-flamegraph` on perf's
@@ -15,7 +16,7 @@ pointers), measures:
 3. whether the two agree: both record the same run of the workload at once
    (`--pid`), and the self shares of the top functions are compared.
 
-usage: scripts/bench/unwind.py [--runs N] [--rounds R]
+usage: scripts/bench/unwind.py [--runs N] [--rounds R] [--fill-kib K]
 Needs: cc, perf (Debian's linux-perf), inferno-collapse-perf and
 inferno-flamegraph (`cargo install inferno`), a release build of firebox.
 Run as root on a quiet machine.
@@ -38,10 +39,11 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def elapsed_of(stderr):
-    m = re.search(r"^elapsed ([0-9.]+)$", stderr, re.M)
+def value_of(name, stderr):
+    """A `NAME SECONDS` line the workload printed."""
+    m = re.search(rf"^{name} ([0-9.]+)$", stderr, re.M)
     if not m:
-        sys.exit(f"the workload printed no elapsed time:\n{stderr}")
+        sys.exit(f"the workload printed no `{name}` line:\n{stderr}")
     return float(m.group(1))
 
 
@@ -75,8 +77,11 @@ def self_shares(folded_path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=400)
+    ap.add_argument("--runs", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--fill-kib", type=int, default=256,
+                    help="memset's buffer: small enough for the caches, so that the work "
+                         "is bound by the CPU and not by memory bandwidth")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="firebox-bench-")
@@ -85,30 +90,52 @@ def main():
          os.path.join(ROOT, "fixtures/workloads/chain.c"), "-o", chain])
     run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     firebox = os.path.join(ROOT, "target/release/firebox")
-    workload = [chain, "0", str(args.rounds)]
+    workload = [chain, "0", str(args.rounds), str(args.fill_kib)]
 
-    base, fb, pf, fb_post, fb_rss, fb_post_rss = [], [], [], [], [], []
+    # Each round runs the workload unprofiled, under firebox and under perf,
+    # in an order that rotates from round to round, and compares the two
+    # profiled runs with the unprofiled run of the same round: the machine's
+    # slow drift cancels out of those ratios.
+    fb_ratio, pf_ratio, fb_cpu, pf_cpu, base = [], [], [], [], []
+    fb_post, fb_rss, fb_post_rss = [], [], []
     fb_folded = os.path.join(work, "firebox.folded")
     fb_svg = os.path.join(work, "firebox.svg")
     perf_data = os.path.join(work, "perf.data")
+    rss_file = os.path.join(work, "rss")
     for i in range(args.runs):
-        base.append(elapsed_of(run(workload).stderr))
-
         out = fb_svg if i % 2 else fb_folded
-        rss_file = os.path.join(work, "rss")
-        r = run(["/usr/bin/time", "-f", "%M", "-o", rss_file, firebox, "-v", "record",
-                 "--call-graph", "dwarf", "-o", out, "--"] + workload)
-        fb.append(elapsed_of(r.stderr))
-        if out == fb_svg:
-            m = re.search(r"from the end of the recording to the written output "
-                          r"ms=(\d+) peak_kib=(\d+)", r.stderr)
-            fb_post.append(int(m.group(1)) / 1000.0)
-            fb_post_rss.append(int(m.group(2)))
-            fb_rss.append(int(open(rss_file).read().split()[-1]))
-
-        r = run(["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-o", perf_data,
-                 "--"] + workload)
-        pf.append(elapsed_of(r.stderr))
+        commands = {
+            "none": workload,
+            "firebox": [firebox, "-v", "record", "--call-graph", "dwarf", "-o", out, "--"]
+            + workload,
+            "perf": ["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-o",
+                     perf_data, "--"] + workload,
+        }
+        names = ["none", "firebox", "perf"]
+        names = names[i % 3:] + names[:i % 3]
+        elapsed, own_cpu = {}, {}
+        for name in names:
+            r = run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", rss_file] + commands[name])
+            elapsed[name] = value_of("elapsed", r.stderr)
+            wall, user, system, rss = map(float, open(rss_file).read().split()[-4:])
+            # What the profiler itself used: everything time saw (the
+            # workload is its child) but the workload's own CPU.
+            own_cpu[name] = (user + system - value_of("cpu", r.stderr)) / wall
+            if name == "firebox":
+                fb_rss.append(rss)
+            if name == "firebox" and out == fb_svg:
+                m = re.search(r"from the end of the recording to the written output "
+                              r"ms=(\d+) peak_kib=(\d+)", r.stderr)
+                fb_post.append(int(m.group(1)) / 1000.0)
+                fb_post_rss.append(int(m.group(2)))
+        base.append(elapsed["none"])
+        fb_ratio.append(elapsed["firebox"] / elapsed["none"])
+        pf_ratio.append(elapsed["perf"] / elapsed["none"])
+        fb_cpu.append(own_cpu["firebox"])
+        pf_cpu.append(own_cpu["perf"])
+        print(f"round {i + 1}: unprofiled {elapsed['none']:.3f} s, firebox "
+              f"{100 * (fb_ratio[-1] - 1):+.2f}%, perf {100 * (pf_ratio[-1] - 1):+.2f}%",
+              file=sys.stderr)
 
     # perf's post-processing of its last recording, stage by stage.
     script_txt = os.path.join(work, "perf.script")
@@ -121,12 +148,20 @@ def main():
         t3, m3 = timed(["inferno-flamegraph"], stdin=i_, stdout=o)
     perf_post, perf_rss = t1 + t2 + t3, max(m1, m2, m3)
 
-    b, f, p = statistics.median(base), statistics.median(fb), statistics.median(pf)
+    def spread(ratios):
+        q = statistics.quantiles([100 * (r - 1) for r in ratios], n=4)
+        return f"median {100 * (statistics.median(ratios) - 1):+.2f}%, " \
+               f"quartiles {q[0]:+.2f}% to {q[2]:+.2f}%"
+
+    cores = os.cpu_count()
+    print(f"workload, unprofiled: {statistics.median(base):.3f} s "
+          f"(median of {args.runs} rounds; {cores} cores, two busy threads)")
+    print(f"slowdown under firebox --call-graph dwarf: {spread(fb_ratio)}")
+    print(f"slowdown under perf --call-graph dwarf:    {spread(pf_ratio)}")
+    print(f"profiler's own CPU, share of one core while it ran: firebox "
+          f"{100 * statistics.median(fb_cpu):.2f}%, perf {100 * statistics.median(pf_cpu):.2f}%")
     fpost, frss = statistics.median(fb_post), statistics.median(fb_rss)
     fpost_rss = statistics.median(fb_post_rss)
-    print(f"workload, unprofiled:          {b:.3f} s (median of {args.runs})")
-    print(f"under firebox --call-graph dwarf: {f:.3f} s  slowdown {100 * (f / b - 1):+.2f}%")
-    print(f"under perf --call-graph dwarf:    {p:.3f} s  slowdown {100 * (p / b - 1):+.2f}%")
     print(f"end of recording to SVG: firebox {fpost:.3f} s, {fpost_rss / 1024:.1f} MiB peak "
           f"({frss / 1024:.1f} MiB over the whole run); "
           f"perf script | inferno {perf_post:.3f} s, {perf_rss / 1024:.1f} MiB peak")

@@ -101,6 +101,23 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
     Ok(duration)
 }
 
+/// A Docker container's name or id as Docker allows them: a letter or
+/// digit, then letters, digits, `_`, `.` or `-` (a leading `/`, as
+/// `docker inspect` prints names, is dropped).
+pub(crate) fn parse_container(text: &str) -> Result<String, String> {
+    let name = text.strip_prefix('/').unwrap_or(text);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    match name.chars().next() {
+        None => Err("a container needs a name or an id (`docker ps` lists them)".to_string()),
+        Some(first) if first.is_ascii_alphanumeric() && name.chars().all(allowed) => {
+            Ok(name.to_string())
+        }
+        Some(_) => Err(format!(
+            "{text:?} is no container name or id: those are letters, digits, `_`, `.` and `-`"
+        )),
+    }
+}
+
 /// `-q`: only errors reach stderr, no summary lines either.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -135,7 +152,6 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()

@@ -37,7 +37,7 @@ pub struct RecordArgs {
     /// Profile every process of this running Docker container, those
     /// started in it during the recording (`docker exec`) included;
     /// repeatable. Stacks are rooted at the container's name.
-    #[arg(long = "container", value_name = "NAME|ID")]
+    #[arg(long = "container", value_name = "NAME|ID", value_parser = super::parse_container)]
     pub containers: Vec<String>,
     /// Profile every running container with this label; repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
