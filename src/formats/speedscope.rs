@@ -1,9 +1,14 @@
 //! speedscope's JSON file format out: one sampled profile, frames with
 //! their file and line when known, stacks sorted.
+//!
+//! speedscope frames have no kind; kernel and JIT frames without a source
+//! file name their module in `file` instead, as perf names them
+//! (`[kernel.kallsyms]`, `[jit]`), which speedscope shows beside the name
+//! and firebox's reader turns back into the kind.
 
 use std::io::{self, Write};
 
-use firebox_model::{FrameId, Profile};
+use firebox_model::{FrameId, FrameKind, Profile};
 use serde_json::{json, Value};
 
 /// The schema URL speedscope files name.
@@ -29,6 +34,9 @@ pub fn to_json(profile: &Profile) -> Value {
         .enumerate()
         .map(|(i, frame)| {
             let mut entry = json!({ "name": frame.name });
+            if let Some(module) = firebox_collectors::formats::speedscope::module_of(frame.kind) {
+                entry["file"] = json!(module);
+            }
             if let Some(detail) = profile.detail(FrameId(i as u32)) {
                 if let Some(file) = &detail.file {
                     entry["file"] = json!(file);
@@ -67,4 +75,30 @@ pub fn to_json(profile: &Profile) -> Value {
             "weights": weights,
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebox_collectors::formats::speedscope::{from_bytes, Options};
+    use firebox_model::Frame;
+
+    #[test]
+    fn kernel_and_jit_kinds_come_back() {
+        let mut profile = Profile::default();
+        let stack = [
+            Frame::native("main"),
+            Frame::new("Interpreter", FrameKind::Jit),
+            Frame::new("do_syscall_64", FrameKind::Kernel),
+        ];
+        profile.add_frames(stack.to_vec(), 3);
+        let mut bytes = Vec::new();
+        write(&profile, &mut bytes).unwrap();
+        let read = from_bytes(&bytes, &Options::default()).unwrap();
+        let stacks: Vec<(Vec<Frame>, u64)> = read
+            .stacks()
+            .map(|(ids, n)| (ids.iter().map(|id| read.frame(*id).clone()).collect(), n))
+            .collect();
+        assert_eq!(stacks, vec![(stack.to_vec(), 3)]);
+    }
 }

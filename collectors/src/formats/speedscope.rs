@@ -5,7 +5,9 @@
 //! Stacks are root-first indices into the shared frame table. When a file
 //! holds several profiles (py-spy writes one per thread), each profile's
 //! name becomes a [`FrameKind::Thread`] root, so they stay apart in one
-//! graph. Frames whose file is Python source are [`FrameKind::Python`].
+//! graph. Frames whose file is Python source are [`FrameKind::Python`];
+//! those in `[kernel.kallsyms]` or `[jit]` (as firebox writes kernel and JIT
+//! frames) are kernel and JIT frames.
 //!
 //! # Weights
 //!
@@ -102,6 +104,23 @@ struct Event {
     at: f64,
 }
 
+/// The `file` of kernel frames in speedscope files firebox writes: perf's
+/// name for the kernel's module.
+const KERNEL_MODULE: &str = "[kernel.kallsyms]";
+/// The `file` of JIT frames in speedscope files firebox writes.
+const JIT_MODULE: &str = "[jit]";
+
+/// The module a speedscope file names in `file` for a frame of `kind` that
+/// has no source file, so that the kind survives the trip: kernel and JIT
+/// frames.
+pub fn module_of(kind: FrameKind) -> Option<&'static str> {
+    match kind {
+        FrameKind::Kernel => Some(KERNEL_MODULE),
+        FrameKind::Jit => Some(JIT_MODULE),
+        _ => None,
+    }
+}
+
 /// Reads a speedscope file from `reader`.
 ///
 /// # Errors
@@ -134,8 +153,12 @@ pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<Profile, Error> {
         .frames
         .iter()
         .map(|raw| {
-            let python = raw.file.as_deref().is_some_and(|f| f.ends_with(".py"));
-            let kind = if python { FrameKind::Python } else { FrameKind::Native };
+            let kind = match raw.file.as_deref() {
+                Some(KERNEL_MODULE) => FrameKind::Kernel,
+                Some(JIT_MODULE) => FrameKind::Jit,
+                Some(file) if file.ends_with(".py") => FrameKind::Python,
+                _ => FrameKind::Native,
+            };
             let id = profile.intern(Frame::new(raw.name.trim(), kind));
             let detail = FrameDetail {
                 file: raw.file.clone(),
