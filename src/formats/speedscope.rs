@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 
-use firebox_model::{FrameId, FrameKind, Profile};
+use firebox_model::{FrameId, Profile};
 use serde_json::{json, Value};
 
 /// The schema URL speedscope files name.
@@ -81,7 +81,7 @@ pub fn to_json(profile: &Profile) -> Value {
 mod tests {
     use super::*;
     use firebox_collectors::formats::speedscope::{from_bytes, Options};
-    use firebox_model::Frame;
+    use firebox_model::{Frame, FrameKind};
 
     #[test]
     fn kernel_and_jit_kinds_come_back() {
