@@ -230,7 +230,7 @@ pub fn record_to(
     let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
     let progress = Progress::new();
     let end = loop {
-        std::thread::sleep(Duration::from_millis(50));
+        recorder.wait(Duration::from_millis(100));
         let status = recorder.poll()?;
         progress.update(started.elapsed(), recorder.stats().samples);
         if status != Status::Running {

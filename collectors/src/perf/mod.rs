@@ -15,7 +15,7 @@
 //!
 //! let mut recorder = Recorder::start(&Target::Pid(1234), &Config::default())?;
 //! while let Status::Running = recorder.poll()? {
-//!     std::thread::sleep(Duration::from_millis(100));
+//!     recorder.wait(Duration::from_millis(100));
 //! #   break;
 //! }
 //! let recording = recorder.finish();
@@ -26,6 +26,7 @@
 mod events;
 mod open;
 mod procs;
+mod reader;
 mod recorder;
 mod stacks;
 mod sys;

@@ -14,9 +14,24 @@ use super::{sys, unwind, Config, Error, MAX_STACK_SIZE};
 const RING_BYTES: usize = 512 * 1024;
 const RING_BYTES_UNWIND: usize = 4 * 1024 * 1024;
 
+/// The kernel wakes the reader once a ring is this full (a quarter), so a
+/// burst of samples is drained long before the ring overflows.
+fn watermark(config: &Config) -> usize {
+    ring_bytes(config) / 4
+}
+
+fn ring_bytes(config: &Config) -> usize {
+    if config.unwinds() {
+        RING_BYTES_UNWIND
+    } else {
+        RING_BYTES
+    }
+}
+
 /// The open events of a recording.
 pub(crate) struct Events {
-    /// One ring per CPU; every other event on that CPU writes into it.
+    /// One ring per CPU (per CPU and cgroup); every other event on that CPU
+    /// writes into it. Handed to the ring reader once all are open.
     pub(crate) rings: Vec<Sampler>,
     /// Events that write into a ring they do not own.
     pub(crate) others: Vec<Counter>,
@@ -52,8 +67,7 @@ impl Events {
                     self.others.push(counter);
                 }
                 None => {
-                    let bytes = if config.unwinds() { RING_BYTES_UNWIND } else { RING_BYTES };
-                    let ring = counter.sampled(bytes).map_err(Error::Ring)?;
+                    let ring = counter.sampled(ring_bytes(config)).map_err(Error::Ring)?;
                     self.rings.push(ring);
                 }
             }
@@ -136,7 +150,8 @@ fn builder(config: &Config, on_exec: bool) -> Builder<'static> {
         .exclude_callchain_kernel(!config.kernel)
         .exclude_hv(true)
         .enabled(false)
-        .enable_on_exec(on_exec);
+        .enable_on_exec(on_exec)
+        .wakeup_watermark(watermark(config));
     if config.unwinds() {
         b.sample(SampleFlag::REGS_USER | SampleFlag::STACK_USER)
             .sample_regs_user(unwind::REGS_MASK)

@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 
 use firebox_symbolizer::{ModuleFile, Symbolizer};
 
-use super::events::{self, Event};
+use super::events::Event;
 use super::open::Events;
 use super::procs::{self, ProcessTable};
+use super::reader::{Batch, RingReader};
 use super::stacks::{self, Callchain, FrameCounts};
-use super::sys::{self, HeldChild};
+use super::sys::HeldChild;
 use super::unwind::{StackUnwinder, UserRegs};
 use super::{Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
@@ -99,7 +100,11 @@ pub struct Recorder {
     pid: Option<u32>,
     procs: ProcessTable,
     symbolizer: Symbolizer,
+    /// The thread emptying the rings, once they are all open.
+    reader: Option<RingReader>,
     pending: Vec<Event>,
+    /// Every record stamped up to this time has been received.
+    drained_until: u64,
     profile: Profile,
     stats: Stats,
     counts: FrameCounts,
@@ -155,7 +160,9 @@ impl Recorder {
             pid: None,
             procs: ProcessTable::default(),
             symbolizer,
+            reader: None,
             pending: Vec::new(),
+            drained_until: 0,
             profile: Profile::new(meta),
             stats: Stats::default(),
             counts: FrameCounts::default(),
@@ -170,6 +177,8 @@ impl Recorder {
             Target::Command(argv) => recorder.spawn(argv)?,
             Target::Cgroups(cgroups) => recorder.attach_cgroups(cgroups)?,
         }
+        let rings = std::mem::take(&mut recorder.events.rings);
+        recorder.reader = Some(RingReader::start(rings).map_err(Error::Ring)?);
         Ok(recorder)
     }
 
@@ -278,18 +287,20 @@ impl Recorder {
         }
     }
 
-    /// Reads what the rings hold and processes every record up to now.
-    /// Records stamped later than the moment the drain began wait for the
-    /// next call, so that records from other CPUs' rings that happened
-    /// before them are processed first.
+    /// Processes every record the ring reader has handed over, up to the
+    /// moment its last pass over the rings began. Records stamped later
+    /// wait for the next call, so that records from other CPUs' rings that
+    /// happened before them are processed first.
     ///
     /// # Errors
     ///
     /// When waiting for the command fails.
     pub fn poll(&mut self) -> Result<Status, Error> {
-        let cutoff = sys::monotonic_ns();
-        self.drain();
-        self.process_until(cutoff);
+        let batches: Vec<Batch> = self.reader.iter().flat_map(RingReader::ready).collect();
+        for batch in batches {
+            self.take(batch);
+        }
+        self.process_until(self.drained_until);
 
         if !self.cgroups.is_empty() {
             for cgroup in self.cgroups.iter_mut().filter(|c| c.emptied.is_none()) {
@@ -313,6 +324,16 @@ impl Recorder {
         }
     }
 
+    /// Waits until the rings have given something to process, or `timeout`
+    /// passes.
+    pub fn wait(&mut self, timeout: std::time::Duration) {
+        if let Some(batch) = self.reader.as_ref().and_then(|r| r.next(timeout)) {
+            self.take(batch);
+        } else if self.reader.is_none() {
+            std::thread::sleep(timeout);
+        }
+    }
+
     /// What was seen so far.
     pub fn stats(&self) -> Stats {
         let mut stats = self.stats.clone();
@@ -327,7 +348,10 @@ impl Recorder {
     /// profile.
     pub fn finish(mut self) -> Recording {
         self.events.disable();
-        self.drain();
+        let batches = self.reader.as_mut().map(RingReader::stop).unwrap_or_default();
+        for batch in batches {
+            self.take(batch);
+        }
         self.process_until(u64::MAX);
         let stats = self.stats();
         if let Some(mut child) = self.child.take() {
@@ -351,23 +375,15 @@ impl Recorder {
         }
     }
 
-    fn drain(&mut self) {
-        for (i, ring) in self.events.rings.iter_mut().enumerate() {
-            let cgroup = self.cgroups.iter().position(|c| c.rings.contains(&i));
-            while let Some(record) = ring.next_record() {
-                let misc = record.misc();
-                let raw = record.to_contiguous();
-                let Ok(parsed) = record.parse_record() else {
-                    tracing::trace!("unparsable perf record");
-                    continue;
-                };
-                if let Some(event) = events::from_record(parsed, misc, &raw) {
-                    if let (Some(cgroup), Some(pid)) = (cgroup, event.pid()) {
-                        self.pid_cgroup.insert(pid, cgroup);
-                    }
-                    self.pending.push(event);
-                }
+    /// Queues the events of `batch` for processing.
+    fn take(&mut self, batch: Batch) {
+        self.drained_until = self.drained_until.max(batch.drained_at);
+        for (ring, event) in batch.events {
+            let cgroup = self.cgroups.iter().position(|c| c.rings.contains(&ring));
+            if let (Some(cgroup), Some(pid)) = (cgroup, event.pid()) {
+                self.pid_cgroup.insert(pid, cgroup);
             }
+            self.pending.push(event);
         }
     }
 
@@ -408,7 +424,10 @@ impl Recorder {
                     self.unwinder.forget(pid);
                 }
             }
-            Event::Lost { count, .. } => self.stats.lost += count,
+            Event::Lost { count, time, .. } => {
+                tracing::debug!(count, time, "lost records");
+                self.stats.lost += count
+            }
         }
     }
 

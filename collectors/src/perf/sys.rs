@@ -1,11 +1,12 @@
 //! The few system calls the sampler needs that no safe wrapper offers:
-//! redirecting one perf event's output into another's ring buffer, starting
-//! a command stopped before `exec` so its events can be opened first, and
-//! waiting for it.
+//! redirecting one perf event's output into another's ring buffer, waiting
+//! for any of several rings, starting a command stopped before `exec` so its
+//! events can be opened first, and waiting for it.
 //!
 //! Written by hand because `std::process::Command::spawn` waits for the
 //! child's `exec`, which must not happen before the events exist, and
-//! `perf-event2` exposes `PERF_EVENT_IOC_SET_OUTPUT` only as a raw ioctl.
+//! `perf-event2` exposes `PERF_EVENT_IOC_SET_OUTPUT` only as a raw ioctl and
+//! its rings only as raw descriptors.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -24,6 +25,26 @@ pub(crate) fn set_output(fd: &impl AsRawFd, target: &impl AsRawFd) -> io::Result
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Waits until one of `fds` is readable (for a ring: filled to its wakeup
+/// watermark), a signal arrives, or `timeout` passes.
+pub(crate) fn wait_readable(
+    fds: &[impl AsRawFd],
+    timeout: std::time::Duration,
+) -> io::Result<usize> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs
+    // that lives across the call; the descriptors belong to the caller.
+    let rc = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
 }
 
 /// CLOCK_MONOTONIC in nanoseconds, the clock the events stamp records with.
