@@ -9,9 +9,8 @@
 //! ring is a quarter full and hands them over in batches, and the recorder
 //! processes them at its own pace.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,8 +19,15 @@ use perf_event::Sampler;
 use super::events::{self, Event};
 use super::sys;
 
-/// How long the thread waits for a ring before it looks at the stop flag.
-const TICK: Duration = Duration::from_millis(50);
+/// How long the thread waits for a ring to reach its watermark before it
+/// empties the rings anyway.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How long the thread rests after each pass: rings of threads that have
+/// ended poll ready for ever, and must not turn the wait into a busy loop.
+/// Even at a thousand samples a second with stack copies, the rings take
+/// in a few hundred KiB meanwhile, a tenth of their size.
+const REST: Duration = Duration::from_millis(20);
 
 /// What one pass over the rings found.
 pub(crate) struct Batch {
@@ -35,7 +41,8 @@ pub(crate) struct Batch {
 /// The thread emptying the rings, and the batches it sends.
 pub(crate) struct RingReader {
     batches: Receiver<Batch>,
-    stop: Arc<AtomicBool>,
+    /// Closing it tells the thread to stop, waking it at once.
+    stop: Option<OwnedFd>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -43,12 +50,11 @@ impl RingReader {
     /// Starts a thread that owns `rings` and empties them until stopped.
     pub(crate) fn start(rings: Vec<Sampler>) -> std::io::Result<Self> {
         let (send, batches) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        let (stopped, stop) = sys::pipe()?;
         let thread = std::thread::Builder::new()
             .name("firebox-rings".into())
             .spawn(move || read_until_stopped(rings, &send, &stopped))?;
-        Ok(RingReader { batches, stop, thread: Some(thread) })
+        Ok(RingReader { batches, stop: Some(stop), thread: Some(thread) })
     }
 
     /// The next batch, waiting up to `timeout` for one.
@@ -73,7 +79,7 @@ impl RingReader {
     /// Disables the rings' events, empties the rings a last time and ends
     /// the thread; returns the batches not yet taken.
     pub(crate) fn stop(&mut self) -> Vec<Batch> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 tracing::warn!("the thread reading the rings failed; samples may be missing");
@@ -89,10 +95,12 @@ impl Drop for RingReader {
     }
 }
 
-fn read_until_stopped(mut rings: Vec<Sampler>, send: &Sender<Batch>, stop: &AtomicBool) {
+fn read_until_stopped(mut rings: Vec<Sampler>, send: &Sender<Batch>, stop: &OwnedFd) {
+    let fds: Vec<RawFd> = rings.iter().map(AsRawFd::as_raw_fd).chain([stop.as_raw_fd()]).collect();
     loop {
-        let _ = sys::wait_readable(&rings, TICK);
-        let stopping = stop.load(Ordering::Relaxed);
+        let _ = sys::wait_readable(&fds, TICK);
+        // The other end is closed: readable, at end of file.
+        let stopping = sys::wait_readable(&[stop.as_raw_fd()], Duration::ZERO).is_ok_and(|n| n > 0);
         if stopping {
             for ring in &mut rings {
                 let _ = ring.disable();
@@ -105,8 +113,7 @@ fn read_until_stopped(mut rings: Vec<Sampler>, send: &Sender<Batch>, stop: &Atom
         if stopping {
             return;
         }
-        // Rings of threads that have ended poll ready for ever: do not spin.
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(REST);
     }
 }
 

@@ -23,6 +23,9 @@ use super::unwind::{StackUnwinder, UserRegs};
 use super::{Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
 
+/// How often [`Recorder::poll`] looks whether the target still runs.
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How the target is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -105,6 +108,8 @@ pub struct Recorder {
     pending: Vec<Event>,
     /// Every record stamped up to this time has been received.
     drained_until: u64,
+    /// When the target's state was last looked at.
+    checked: Option<Instant>,
     profile: Profile,
     stats: Stats,
     counts: FrameCounts,
@@ -163,6 +168,7 @@ impl Recorder {
             reader: None,
             pending: Vec::new(),
             drained_until: 0,
+            checked: None,
             profile: Profile::new(meta),
             stats: Stats::default(),
             counts: FrameCounts::default(),
@@ -302,6 +308,17 @@ impl Recorder {
         }
         self.process_until(self.drained_until);
 
+        if let Some(child) = &mut self.child {
+            let status =
+                child.try_wait().map_err(|source| Error::Spawn { command: "".into(), source })?;
+            return Ok(status.map_or(Status::Running, Status::CommandExited));
+        }
+        // Reading /proc costs the kernel more than anything else a poll
+        // does: a process's or a cgroup's state is looked at twice a second.
+        if self.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+            return Ok(Status::Running);
+        }
+        self.checked = Some(Instant::now());
         if !self.cgroups.is_empty() {
             for cgroup in self.cgroups.iter_mut().filter(|c| c.emptied.is_none()) {
                 if pids_in(&cgroup.target.dir).is_empty() {
@@ -312,11 +329,6 @@ impl Recorder {
                 return Ok(Status::CgroupsEmpty);
             }
             return Ok(Status::Running);
-        }
-        if let Some(child) = &mut self.child {
-            let status =
-                child.try_wait().map_err(|source| Error::Spawn { command: "".into(), source })?;
-            return Ok(status.map_or(Status::Running, Status::CommandExited));
         }
         match self.pid {
             Some(pid) if !is_alive(pid) => Ok(Status::ProcessExited),

@@ -12,7 +12,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Sends the records of event `fd` into the ring buffer of event `target`
 /// (both on the same CPU).
@@ -29,14 +29,9 @@ pub(crate) fn set_output(fd: &impl AsRawFd, target: &impl AsRawFd) -> io::Result
 
 /// Waits until one of `fds` is readable (for a ring: filled to its wakeup
 /// watermark), a signal arrives, or `timeout` passes.
-pub(crate) fn wait_readable(
-    fds: &[impl AsRawFd],
-    timeout: std::time::Duration,
-) -> io::Result<usize> {
-    let mut polled: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
-        .collect();
+pub(crate) fn wait_readable(fds: &[RawFd], timeout: std::time::Duration) -> io::Result<usize> {
+    let mut polled: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs
     // that lives across the call; the descriptors belong to the caller.
@@ -165,8 +160,8 @@ impl HeldChild {
     }
 }
 
-/// A pipe whose ends close on `exec`.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A pipe whose ends close on `exec`: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
