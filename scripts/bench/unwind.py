@@ -16,7 +16,7 @@ pointers), measures:
 3. whether the two agree: both record the same run of the workload at once
    (`--pid`), and the self shares of the top functions are compared.
 
-usage: scripts/bench/unwind.py [--runs N] [--rounds R] [--fill-kib K]
+usage: scripts/bench/unwind.py [--runs N] [--rounds R] [--fill-kib K] [--threads 1|2]
 Needs: cc, perf (Debian's linux-perf), inferno-collapse-perf and
 inferno-flamegraph (`cargo install inferno`), a release build of firebox.
 Run as root on a quiet machine.
@@ -77,8 +77,12 @@ def self_shares(folded_path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=12)
-    ap.add_argument("--rounds", type=int, default=2000)
+    ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=15000,
+                    help="rounds of work per thread (15000: about 8 s on a 2020s core)")
+    ap.add_argument("--threads", type=int, choices=[1, 2], default=2,
+                    help="2 keeps both cores of a 2-core machine busy, so all the CPU a "
+                         "profiler uses is taken from the workload; 1 leaves it a core")
     ap.add_argument("--fill-kib", type=int, default=256,
                     help="memset's buffer: small enough for the caches, so that the work "
                          "is bound by the CPU and not by memory bandwidth")
@@ -90,7 +94,7 @@ def main():
          os.path.join(ROOT, "fixtures/workloads/chain.c"), "-o", chain])
     run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     firebox = os.path.join(ROOT, "target/release/firebox")
-    workload = [chain, "0", str(args.rounds), str(args.fill_kib)]
+    workload = [chain, "0", str(args.rounds), str(args.fill_kib), str(args.threads)]
 
     # Each round runs the workload unprofiled, under firebox and under perf,
     # in an order that rotates from round to round, and compares the two
@@ -155,7 +159,7 @@ def main():
 
     cores = os.cpu_count()
     print(f"workload, unprofiled: {statistics.median(base):.3f} s "
-          f"(median of {args.runs} rounds; {cores} cores, two busy threads)")
+          f"(median of {args.runs} rounds; {cores} cores, {args.threads} busy threads)")
     print(f"slowdown under firebox --call-graph dwarf: {spread(fb_ratio)}")
     print(f"slowdown under perf --call-graph dwarf:    {spread(pf_ratio)}")
     print(f"profiler's own CPU, share of one core while it ran: firebox "
