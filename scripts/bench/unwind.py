@@ -25,6 +25,7 @@ Run as root on a quiet machine.
 import argparse
 import collections
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -100,7 +101,7 @@ def main():
     # in an order that rotates from round to round, and compares the two
     # profiled runs with the unprofiled run of the same round: the machine's
     # slow drift cancels out of those ratios.
-    fb_ratio, pf_ratio, fb_cpu, pf_cpu, base = [], [], [], [], []
+    fb_ratio, pf_ratio, fb_cpu, pf_cpu, base, fb_during = [], [], [], [], [], []
     fb_post, fb_rss, fb_post_rss = [], [], []
     fb_folded = os.path.join(work, "firebox.folded")
     fb_svg = os.path.join(work, "firebox.svg")
@@ -127,6 +128,12 @@ def main():
             own_cpu[name] = (user + system - value_of("cpu", r.stderr)) / wall
             if name == "firebox":
                 fb_rss.append(rss)
+                # firebox's own count of the CPU it used while the target ran
+                # (after its events were open and kallsyms read), against
+                # the CPU time the cores offered meanwhile.
+                m = re.search(r"CPU firebox used while recording cpu_ms=(\d+) "
+                              r"recording_ms=(\d+)", r.stderr)
+                fb_during.append(int(m.group(1)) / (int(m.group(2)) * (os.cpu_count() or 1)))
             if name == "firebox" and out == fb_svg:
                 m = re.search(r"from the end of the recording to the written output "
                               r"ms=(\d+) peak_kib=(\d+)", r.stderr)
@@ -153,17 +160,24 @@ def main():
     perf_post, perf_rss = t1 + t2 + t3, max(m1, m2, m3)
 
     def spread(ratios):
-        q = statistics.quantiles([100 * (r - 1) for r in ratios], n=4)
-        return f"median {100 * (statistics.median(ratios) - 1):+.2f}%, " \
-               f"quartiles {q[0]:+.2f}% to {q[2]:+.2f}%"
+        # A 95% interval for the median, by resampling the rounds.
+        rng = random.Random(1)
+        medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios)))
+                         for _ in range(2000))
+        low, high = medians[50], medians[1949]
+        return f"median {100 * (statistics.median(ratios) - 1):+.2f}% " \
+               f"(95% interval {100 * (low - 1):+.2f}% to {100 * (high - 1):+.2f}%)"
 
     cores = os.cpu_count()
     print(f"workload, unprofiled: {statistics.median(base):.3f} s "
           f"(median of {args.runs} rounds; {cores} cores, {args.threads} busy threads)")
     print(f"slowdown under firebox --call-graph dwarf: {spread(fb_ratio)}")
     print(f"slowdown under perf --call-graph dwarf:    {spread(pf_ratio)}")
-    print(f"profiler's own CPU, share of one core while it ran: firebox "
-          f"{100 * statistics.median(fb_cpu):.2f}%, perf {100 * statistics.median(pf_cpu):.2f}%")
+    print(f"profiler's own CPU over its whole run (start-up and output included), share of "
+          f"one core: firebox {100 * statistics.median(fb_cpu):.2f}%, "
+          f"perf {100 * statistics.median(pf_cpu):.2f}%")
+    print(f"firebox's CPU while the target ran, share of all {cores} cores: "
+          f"{100 * statistics.median(fb_during):.2f}%")
     fpost, frss = statistics.median(fb_post), statistics.median(fb_rss)
     fpost_rss = statistics.median(fb_post_rss)
     print(f"end of recording to SVG: firebox {fpost:.3f} s, {fpost_rss / 1024:.1f} MiB peak "

@@ -228,6 +228,9 @@ pub fn record_to(
     let symbolizer =
         Symbolizer::with_config(containers::symbolizer_config(&extras.images, &extras.debug_dirs));
     let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
+    // What firebox costs the machine while the target runs: after the
+    // events are open and kallsyms is read, before anything is written.
+    let cpu_at_start = perf::own_cpu_time();
     let progress = Progress::new();
     let end = loop {
         recorder.wait(Duration::from_millis(100));
@@ -242,6 +245,11 @@ pub fn record_to(
     };
     let elapsed = started.elapsed();
     let ended = Instant::now();
+    tracing::info!(
+        cpu_ms = (perf::own_cpu_time().saturating_sub(cpu_at_start)).as_millis() as u64,
+        recording_ms = elapsed.as_millis() as u64,
+        "CPU firebox used while recording"
+    );
     let emptied: Vec<(String, Instant)> =
         recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
     let recording = recorder.finish();

@@ -4,10 +4,11 @@
 //!
 //! The software `cpu-clock` event runs in frequency mode on every thread of
 //! the target (children and threads created later included, through
-//! `inherit`), one ring buffer per CPU. Mmap, comm, fork and exit records
-//! keep a table of processes and their mappings current; samples are
-//! processed in time order across CPUs, and symbolized as they arrive so a
-//! process that exits later still gets names.
+//! `inherit`), one ring buffer per CPU. A thread of its own empties the
+//! rings (see `reader`); mmap, comm, fork and exit records keep a table of
+//! processes and their mappings current; samples are processed in time
+//! order across CPUs, and symbolized as they arrive so a process that exits
+//! later still gets names.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -42,6 +43,12 @@ pub use recorder::{Recorder, Recording, Stats, Status};
 /// caches) back to the kernel, before the profile is turned into output.
 pub fn release_free_memory() {
     sys::release_free_heap();
+}
+
+/// The CPU time this process (all its threads) has used so far, user and
+/// system: what a recording costs the machine.
+pub fn own_cpu_time() -> std::time::Duration {
+    sys::own_cpu_time()
 }
 
 /// What to sample.

@@ -1,6 +1,6 @@
 //! The few system calls the sampler needs that no safe wrapper offers:
 //! redirecting one perf event's output into another's ring buffer, waiting
-//! for any of several rings, starting a command stopped before `exec` so its
+//! for any of several rings, its own CPU time, starting a command stopped before `exec` so its
 //! events can be opened first, and waiting for it.
 //!
 //! Written by hand because `std::process::Command::spawn` waits for the
@@ -176,6 +176,22 @@ impl Drop for HeldChild {
         // Closing the pipe without a byte makes a held child exit quietly.
         self.go.take();
     }
+}
+
+/// User plus system CPU time of this process, all threads.
+pub(crate) fn own_cpu_time() -> std::time::Duration {
+    // SAFETY: rusage is plain old data for which all zeroes is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF never fails
+    // with a valid pointer.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec as u64, 0)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// Hands the heap memory freed so far back to the kernel, so that a
