@@ -17,6 +17,7 @@ pointers), measures:
    (`--pid`), and the self shares of the top functions are compared.
 
 usage: scripts/bench/unwind.py [--runs N] [--rounds R] [--fill-kib K] [--threads 1|2]
+                              [--frequency HZ]
 Needs: cc, perf (Debian's linux-perf), inferno-collapse-perf and
 inferno-flamegraph (`cargo install inferno`), a release build of firebox.
 Run as root on a quiet machine.
@@ -81,6 +82,9 @@ def main():
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=15000,
                     help="rounds of work per thread (15000: about 8 s on a 2020s core)")
+    ap.add_argument("--frequency", type=int, default=99,
+                    help="samples per second, for both profilers (a high one shows the "
+                         "kernel's cost per sample)")
     ap.add_argument("--threads", type=int, choices=[1, 2], default=2,
                     help="2 keeps both cores of a 2-core machine busy, so all the CPU a "
                          "profiler uses is taken from the workload; 1 leaves it a core")
@@ -111,10 +115,10 @@ def main():
         out = fb_svg if i % 2 else fb_folded
         commands = {
             "none": workload,
-            "firebox": [firebox, "-v", "record", "--call-graph", "dwarf", "-o", out, "--"]
-            + workload,
-            "perf": ["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-o",
-                     perf_data, "--"] + workload,
+            "firebox": [firebox, "-v", "record", "-F", str(args.frequency), "--call-graph",
+                        "dwarf", "-o", out, "--"] + workload,
+            "perf": ["perf", "record", "-q", "-F", str(args.frequency), "--call-graph", "dwarf",
+                     "-o", perf_data, "--"] + workload,
         }
         names = ["none", "firebox", "perf"]
         names = names[i % 3:] + names[:i % 3]
@@ -171,8 +175,10 @@ def main():
     cores = os.cpu_count()
     print(f"workload, unprofiled: {statistics.median(base):.3f} s "
           f"(median of {args.runs} rounds; {cores} cores, {args.threads} busy threads)")
-    print(f"slowdown under firebox --call-graph dwarf: {spread(fb_ratio)}")
-    print(f"slowdown under perf --call-graph dwarf:    {spread(pf_ratio)}")
+    print(f"slowdown at {args.frequency} Hz under firebox --call-graph dwarf: "
+          f"{spread(fb_ratio)}")
+    print(f"slowdown at {args.frequency} Hz under perf --call-graph dwarf:    "
+          f"{spread(pf_ratio)}")
     print(f"profiler's own CPU over its whole run (start-up and output included), share of "
           f"one core: firebox {100 * statistics.median(fb_cpu):.2f}%, "
           f"perf {100 * statistics.median(pf_cpu):.2f}%")

@@ -113,7 +113,8 @@ fn read_until_stopped(mut rings: Vec<Sampler>, send: &Sender<Batch>, stop: &Owne
         if stopping {
             return;
         }
-        std::thread::sleep(REST);
+        // Rest, but wake at once to stop.
+        let _ = sys::wait_readable(&[stop.as_raw_fd()], REST);
     }
 }
 
