@@ -14,10 +14,11 @@ pointers), measures:
    `perf script | inferno-collapse-perf | inferno-flamegraph` on perf's
    recording of the same run (sum of the stages' times, largest stage RSS);
 3. whether the two agree: both record the same run of the workload at once
-   (`--pid`), and the self shares of the top functions are compared.
+   (`--pid`, 499 Hz, 10 s), and the self shares of the top functions are
+   compared.
 
 usage: scripts/bench/unwind.py [--runs N] [--rounds R] [--fill-kib K] [--threads 1|2]
-                              [--frequency HZ]
+                              [--frequency HZ] [--only agreement]
 Needs: cc, perf (Debian's linux-perf), inferno-collapse-perf and
 inferno-flamegraph (`cargo install inferno`), a release build of firebox.
 Run as root on a quiet machine.
@@ -85,6 +86,8 @@ def main():
     ap.add_argument("--frequency", type=int, default=99,
                     help="samples per second, for both profilers (a high one shows the "
                          "kernel's cost per sample)")
+    ap.add_argument("--only", choices=["agreement"],
+                    help="run only the comparison of shares on one run")
     ap.add_argument("--threads", type=int, choices=[1, 2], default=2,
                     help="2 keeps both cores of a 2-core machine busy, so all the CPU a "
                          "profiler uses is taken from the workload; 1 leaves it a core")
@@ -100,6 +103,9 @@ def main():
     run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     firebox = os.path.join(ROOT, "target/release/firebox")
     workload = [chain, "0", str(args.rounds), str(args.fill_kib), str(args.threads)]
+    if args.only == "agreement":
+        agreement(chain, firebox, work)
+        return
 
     # Each round runs the workload unprofiled, under firebox and under perf,
     # in an order that rotates from round to round, and compares the two
@@ -192,16 +198,25 @@ def main():
     print(f"  firebox is {perf_post / max(fpost, 1e-3):.1f}x faster with "
           f"{fpost_rss / perf_rss:.2f}x the peak memory")
 
-    # Agreement on one and the same run: both attach to it at once, so the
-    # machine's mood (memset's share swings with memory bandwidth) is shared.
-    proc = subprocess.Popen([chain, "30"], stderr=subprocess.DEVNULL)
+    agreement(chain, firebox, work)
+
+
+def agreement(chain, firebox, work):
+    """Both profilers attach to one and the same run of the workload at once,
+    so the machine's mood (memset's share swings with memory bandwidth) is
+    shared, and the self shares of perf's top five functions are compared.
+    Two samplers that do not sample the same instants differ by binomial
+    noise alone: at 499 Hz for 10 s (some 10 000 samples each) that is about
+    half a point, well inside the 2 points compared against."""
+    proc = subprocess.Popen([chain, "60"], stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     agree_fb = os.path.join(work, "agree-firebox.folded")
     agree_data = os.path.join(work, "agree-perf.data")
-    fbp = subprocess.Popen([firebox, "record", "--call-graph", "dwarf", "-p", str(proc.pid),
-                            "-d", "8s", "-o", agree_fb], stderr=subprocess.DEVNULL)
-    pfp = subprocess.Popen(["perf", "record", "-q", "-F", "99", "--call-graph", "dwarf", "-p",
-                            str(proc.pid), "-o", agree_data, "--", "sleep", "8"],
+    fbp = subprocess.Popen([firebox, "record", "-F", "499", "--call-graph", "dwarf", "-p",
+                            str(proc.pid), "-d", "10s", "-o", agree_fb],
+                           stderr=subprocess.DEVNULL)
+    pfp = subprocess.Popen(["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf", "-p",
+                            str(proc.pid), "-o", agree_data, "--", "sleep", "10"],
                            stderr=subprocess.DEVNULL)
     fbp.wait()
     pfp.wait()
@@ -213,7 +228,7 @@ def main():
         o.write(run(["inferno-collapse-perf"], input=script).stdout)
 
     fs, ps = self_shares(agree_fb), self_shares(agree_perf)
-    print("top self shares on one run recorded by both (firebox / perf, points):")
+    print("top self shares on one run recorded by both at 499 Hz (firebox / perf, points):")
     worst = 0.0
     for name, share in sorted(ps.items(), key=lambda kv: -kv[1])[:5]:
         mine = fs.get(name, 0.0)

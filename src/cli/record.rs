@@ -45,7 +45,7 @@ pub struct RecordArgs {
     #[command(flatten)]
     pub debug: DebugArgs,
     /// Also write a JSON summary: samples, lost samples, processes, and per
-    /// module how many frames got names and from where.
+    /// module how many frames got names and from where (`-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub json_summary: Option<PathBuf>,
     /// Samples per second per thread.
@@ -213,6 +213,13 @@ pub fn record_to(
     let format = output::format_of(output)?;
     output::check_writable(output)?;
     if let Some(path) = &extras.json_summary {
+        if path == output {
+            anyhow::bail!(
+                "the profile and the summary would both go to {}: give --json-summary a path \
+                 of its own",
+                path.display()
+            );
+        }
         output::check_writable(path)?;
     }
 
@@ -253,6 +260,7 @@ pub fn record_to(
     let emptied: Vec<(String, Instant)> =
         recorder.emptied_cgroups().map(|(name, at)| (name.to_string(), at)).collect();
     let recording = recorder.finish();
+    tracing::info!(peak_kib = peak_memory_kib(), "peak memory while recording");
     // The rings, unwind tables and symbol caches are gone with the recorder;
     // from here on the peak is what turning the profile into output costs.
     perf::release_free_memory();

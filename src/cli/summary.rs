@@ -149,6 +149,15 @@ fn image_json(image: &IndexedImage) -> Value {
 
 /// Writes the summary to `path`.
 pub fn write(path: &PathBuf, summary: &Value) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(summary).context("failed to format the summary")?;
-    std::fs::write(path, text + "\n").with_context(|| format!("failed to write {}", path.display()))
+    let text =
+        serde_json::to_string_pretty(summary).context("failed to format the summary")? + "\n";
+    if path.as_os_str() == "-" {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        return stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("failed to write the summary to stdout");
+    }
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
 }

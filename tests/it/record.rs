@@ -629,3 +629,21 @@ fn malformed_container_names_are_refused() {
         assert!(!stderr.contains("Docker"), "{name:?} reached Docker: {stderr}");
     }
 }
+
+/// `--json-summary -` prints the summary on stdout; one path for both the
+/// profile and the summary is refused before anything runs.
+#[test]
+fn json_summary_on_stdout_and_clashing_paths() {
+    let dir = Scratch::new("record-summary");
+    let out = dir.path("split.folded");
+    let output = record_split(&out, &["--json-summary", "-"], &["0.3"]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout holds the JSON summary");
+    let samples = summary["samples"].as_u64().expect("the summary counts samples");
+    assert_eq!(samples, total(&read_folded(&out)), "{summary:#}");
+    assert!(!Path::new("-").exists(), "no file named `-` was written");
+
+    let same = out.to_str().unwrap();
+    let output = run_firebox(["record", "-o", same, "--json-summary", same, "--", "true"]);
+    assert_error(&output, 2, "give --json-summary a path of its own");
+}

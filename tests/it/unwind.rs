@@ -171,3 +171,37 @@ fn short_lived_processes_keep_whole_named_stacks() {
     assert!(samples >= 60, "too few samples in spin ({samples}): {stacks:#?}");
     assert!(share >= 90.0, "{share:.1}% of the short runs' samples are whole: {stacks:#?}");
 }
+
+/// firebox's peak resident memory while recording, from its `-v` log.
+fn recording_peak_kib(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find(|l| l.contains("peak memory while recording"))
+        .and_then(|l| l.split("peak_kib=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in the log: {stderr}"))
+}
+
+/// Stack copies are dropped once unwound: recording five times as long
+/// (some 800 samples more, 16 KiB of stack each: 13 MB if they were kept)
+/// leaves firebox's peak memory where it was, give or take 4 MiB.
+#[test]
+fn memory_stays_flat_over_a_longer_recording() {
+    let dir = Scratch::new("unwind-flat");
+    let peak = |seconds: &str| {
+        let output = firebox()
+            .args(["-v", "record", "--call-graph", "dwarf", "-o"])
+            .arg(dir.path(&format!("{seconds}.folded")))
+            .arg("--")
+            .arg(chain_binary())
+            .arg(seconds)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        recording_peak_kib(&String::from_utf8_lossy(&output.stderr))
+    };
+    let (short, long) = (peak("1"), peak("5"));
+    assert!(
+        long <= short + 4 * 1024,
+        "peak memory grew from {short} KiB over 1 s to {long} KiB over 5 s of recording"
+    );
+}
