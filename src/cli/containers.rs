@@ -24,7 +24,7 @@ pub struct DebugArgs {
     pub debug_archives: Vec<PathBuf>,
     /// A directory of debug files (a `.build-id/xx/rest.debug` tree, or
     /// files named after the debuglink or the build-id); repeatable.
-    #[arg(long = "debug-dir", value_name = "DIR")]
+    #[arg(long = "debug-dir", value_name = "DIR", value_parser = parse_debug_dir)]
     pub debug_dirs: Vec<PathBuf>,
     /// Abandon an image layer that inflates past this size (e.g. 512M, 8G).
     #[arg(long, value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
@@ -136,6 +136,19 @@ pub fn index_images(
         out.push(IndexedImage { role: "debug-archive", name, index, cache: cache.clone() });
     }
     Ok(out)
+}
+
+/// A `--debug-dir` that is a directory: a mistyped one would otherwise be
+/// searched in vain without a word.
+fn parse_debug_dir(text: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(text);
+    if dir.is_dir() {
+        Ok(dir)
+    } else if dir.exists() {
+        Err(format!("{text} is not a directory"))
+    } else {
+        Err(format!("{text} does not exist"))
+    }
 }
 
 /// The symbolizer settings for a recording: the images' finders, in order,

@@ -647,3 +647,20 @@ fn json_summary_on_stdout_and_clashing_paths() {
     let output = run_firebox(["record", "-o", same, "--json-summary", same, "--", "true"]);
     assert_error(&output, 2, "give --json-summary a path of its own");
 }
+
+/// A `--debug-dir` that does not exist is refused, not searched in vain.
+#[test]
+fn missing_debug_dir_is_refused() {
+    let output = run_firebox([
+        "record",
+        "--debug-dir",
+        "/nonexistent-firebox-debug",
+        "-o",
+        "/tmp/x.svg",
+        "--",
+        "true",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent-firebox-debug does not exist"), "{stderr}");
+}
