@@ -215,6 +215,8 @@ fn build(
     let mut dangling = Dangling::default();
     let locations = location_frames(message, &strings, &mut profile, &mut dangling);
     let mut groups: HashMap<String, FrameId> = HashMap::new();
+    // Samples that had the --group-by label, and the labels seen while none had.
+    let (mut grouped, mut label_keys) = (0u64, std::collections::BTreeSet::new());
     let mut stack = Vec::new();
     let mut total = 0u64;
     'samples: for (number, &(offset, body)) in samples.iter().enumerate() {
@@ -242,6 +244,13 @@ fn build(
         stack.clear();
         if let Some(key) = &options.group_by {
             let name = group_name(sample, key, &strings);
+            if name.starts_with("[no ") {
+                if grouped == 0 {
+                    label_keys.extend(sample.label.iter().map(|l| strings.get(l.key).to_string()));
+                }
+            } else {
+                grouped += 1;
+            }
             let id = *groups
                 .entry(name)
                 .or_insert_with_key(|n| profile.intern(Frame::new(n.clone(), FrameKind::Marker)));
@@ -268,6 +277,11 @@ fn build(
     }
 
     report(&dangling, &profile.meta.unit);
+    if let Some(key) = options.group_by.as_ref().filter(|_| grouped == 0) {
+        let present: Vec<String> = label_keys.into_iter().collect();
+        let present = if present.is_empty() { "none".to_string() } else { present.join(", ") };
+        tracing::warn!("no sample has the label {key:?} to group by (labels present: {present})");
+    }
     Ok(profile)
 }
 

@@ -148,4 +148,20 @@ fn labels_group_samples_under_roots() {
         .lines()
         .filter(|l| l.contains("main.burnCold"))
         .all(|l| l.starts_with("phase=cold;")));
+
+    // A label no sample has says so, and names the ones there are.
+    let output = crate::support::run_firebox([
+        "convert".as_ref(),
+        cpu.as_os_str(),
+        "-o".as_ref(),
+        "-".as_ref(),
+        "--group-by".as_ref(),
+        "stage".as_ref(),
+    ]);
+    assert!(output.status.success(), "{}", crate::support::describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"no sample has the label "stage" to group by (labels present: phase)"#),
+        "{stderr}"
+    );
 }
