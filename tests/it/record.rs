@@ -664,3 +664,20 @@ fn missing_debug_dir_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent-firebox-debug does not exist"), "{stderr}");
 }
+
+/// `--pid` of a process that has exited but is not yet reaped says so.
+#[test]
+fn zombie_pid_is_named_as_such() {
+    // Our own child, not waited for until the end: a zombie once it exits.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id().to_string();
+    let stat = format!("/proc/{pid}/stat");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(&stat).unwrap_or_default().contains(") Z ") {
+        assert!(std::time::Instant::now() < deadline, "`true` did not become a zombie");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = run_firebox(["record", "-p", &pid, "-o", "/tmp/x.svg"]);
+    child.wait().unwrap();
+    assert_error(&output, 2, &format!("pid {pid} has exited (a zombie"));
+}

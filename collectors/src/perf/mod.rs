@@ -149,6 +149,9 @@ pub enum Error {
     /// The pid names no process.
     #[error("no process with pid {0}: check the pid with `ps -p {0}`")]
     NoSuchProcess(u32),
+    /// The process has exited and waits for its parent to reap it.
+    #[error("pid {0} has exited (a zombie its parent has not reaped yet): nothing to profile")]
+    Zombie(u32),
     /// The command is not on PATH or not executable.
     #[error("command not found: {0}")]
     CommandNotFound(String),

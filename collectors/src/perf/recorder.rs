@@ -197,6 +197,9 @@ impl Recorder {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             return Err(Error::NoSuchProcess(pid));
         }
+        if !is_alive(pid) {
+            return Err(Error::Zombie(pid));
+        }
         self.pid = Some(pid);
         self.procs.load_from_proc(pid);
 
