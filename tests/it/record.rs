@@ -681,3 +681,22 @@ fn zombie_pid_is_named_as_such() {
     child.wait().unwrap();
     assert_error(&output, 2, &format!("pid {pid} has exited (a zombie"));
 }
+
+/// A process with more threads than firebox may open descriptors for (one
+/// event per thread and CPU) gives the limit to ask for, not a bare EMFILE.
+#[test]
+fn too_few_descriptors_names_the_limit() {
+    let mut child = spawn_split(&["20", "100", "0"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_firebox"))
+        .args(["record", "-p", &child.id().to_string(), "-d", "1s", "-o", "/tmp/x.svg"])
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_error(&output, 2, "out of file descriptors after");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`ulimit -n 256`"));
+}

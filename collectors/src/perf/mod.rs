@@ -164,6 +164,17 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// firebox ran out of file descriptors: one event per thread and CPU.
+    #[error(
+        "out of file descriptors after {open} perf events (one per thread and CPU): raise the \
+         limit with `ulimit -n {wanted}`"
+    )]
+    TooManyFiles {
+        /// The events open so far.
+        open: usize,
+        /// A limit that would do.
+        wanted: u64,
+    },
     /// Any other failure to open an event.
     #[error("failed to open a perf event for thread {tid} on cpu {cpu}")]
     Open {

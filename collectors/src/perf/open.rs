@@ -52,11 +52,16 @@ impl Events {
         on_exec: bool,
     ) -> Result<(), Error> {
         for cpu in 0..cpu_count() {
-            let counter = builder(config, on_exec)
-                .observe_pid(tid as i32)
-                .one_cpu(cpu)
-                .build()
-                .map_err(|e| Error::from_open(e, tid, cpu, config))?;
+            let counter =
+                builder(config, on_exec).observe_pid(tid as i32).one_cpu(cpu).build().map_err(
+                    |e| match e.raw_os_error() {
+                        Some(libc::EMFILE) => Error::TooManyFiles {
+                            open: self.rings.len() + self.others.len(),
+                            wanted: descriptor_limit_to_ask(),
+                        },
+                        _ => Error::from_open(e, tid, cpu, config),
+                    },
+                )?;
             match self.rings.get(cpu) {
                 Some(ring) => {
                     sys::set_output(&counter, ring).map_err(|e| Error::Open {
@@ -158,6 +163,16 @@ fn builder(config: &Config, on_exec: bool) -> Builder<'static> {
             .sample_stack_user(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7);
     }
     b
+}
+
+/// A file-descriptor limit worth asking for: the hard limit when the soft
+/// one is below it, else four times the soft one.
+fn descriptor_limit_to_ask() -> u64 {
+    match sys::descriptor_limits() {
+        Some((soft, hard)) if hard > soft => hard,
+        Some((soft, _)) => soft.saturating_mul(4),
+        None => 65536,
+    }
 }
 
 /// The number of CPUs events are opened on: every possible CPU, so threads

@@ -1,6 +1,6 @@
 //! The few system calls the sampler needs that no safe wrapper offers:
 //! redirecting one perf event's output into another's ring buffer, waiting
-//! for any of several rings, its own CPU time, starting a command stopped before `exec` so its
+//! for any of several rings, its own CPU time and descriptor limits, starting a command stopped before `exec` so its
 //! events can be opened first, and waiting for it.
 //!
 //! Written by hand because `std::process::Command::spawn` waits for the
@@ -176,6 +176,17 @@ impl Drop for HeldChild {
         // Closing the pipe without a byte makes a held child exit quietly.
         self.go.take();
     }
+}
+
+/// The soft and hard limits on open file descriptors (read without opening
+/// a file: they are asked for when none are left).
+pub(crate) fn descriptor_limits() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    Some((limit.rlim_cur, limit.rlim_max))
 }
 
 /// User plus system CPU time of this process, all threads.
