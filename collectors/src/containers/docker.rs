@@ -10,8 +10,11 @@ use futures_util::{Stream, StreamExt};
 
 use super::{cgroup, Container, Error};
 
-/// How long one request may take; exporting a large image is one request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long an image export may take: a large image is one long request.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How long any other request (inspecting, listing) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long the daemon may take to answer the first request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,7 +25,10 @@ const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// A connection to the Docker daemon.
 pub struct Docker {
     runtime: tokio::runtime::Runtime,
+    /// For inspecting and listing.
     client: bollard::Docker,
+    /// For image exports, with the long timeout.
+    exports: bollard::Docker,
     host: String,
 }
 
@@ -51,13 +57,14 @@ impl Docker {
         let unreachable = |source| Error::Unreachable { host: host.clone(), source };
         let client = bollard::Docker::connect_with_defaults().map_err(unreachable)?;
         // A daemon that accepts but never answers must not hang the command:
-        // the first exchange gets a short timeout, the rest (image exports
-        // can be long) the long one.
+        // the first exchange gets a short timeout, inspecting and listing a
+        // minute, and only image exports (which can be long) an hour.
         let client = runtime
             .block_on(client.with_timeout(CONNECT_TIMEOUT).negotiate_version())
-            .map_err(unreachable)?
-            .with_timeout(REQUEST_TIMEOUT);
-        Ok(Docker { runtime, client, host })
+            .map_err(unreachable)?;
+        let exports = client.clone().with_timeout(EXPORT_TIMEOUT);
+        let client = client.with_timeout(REQUEST_TIMEOUT);
+        Ok(Docker { runtime, client, exports, host })
     }
 
     /// The socket or address connected to.
@@ -160,7 +167,7 @@ impl Docker {
 
     /// The image as `docker save` writes it, streamed as it arrives.
     pub fn export_image(&self, image_id: &str) -> ImageExport<'_> {
-        let stream = self.client.export_image(image_id).map(|chunk| chunk.map(|b| b.to_vec()));
+        let stream = self.exports.export_image(image_id).map(|chunk| chunk.map(|b| b.to_vec()));
         ImageExport { docker: self, stream: Box::pin(stream), chunk: Vec::new(), at: 0 }
     }
 
