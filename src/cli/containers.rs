@@ -16,7 +16,7 @@ use firebox_symbolizer::{DebugInfoFinder, SymbolizerConfig};
 pub struct DebugArgs {
     /// An image that carries debug files for the profiled binaries (by
     /// build-id, anywhere in its layers); repeatable.
-    #[arg(long = "debug-image", value_name = "IMAGE")]
+    #[arg(long = "debug-image", value_name = "IMAGE", value_parser = parse_image)]
     pub debug_images: Vec<String>,
     /// An image archive on disk (`docker save` output, or an OCI layout as
     /// a tar or a directory) that carries debug files; repeatable.
@@ -136,6 +136,18 @@ pub fn index_images(
         out.push(IndexedImage { role: "debug-archive", name, index, cache: cache.clone() });
     }
     Ok(out)
+}
+
+/// An image reference (`name[:tag]`, `name@digest` or an id), not empty and
+/// without spaces, before the daemon is asked about it.
+fn parse_image(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("an image needs a name or an id (`docker images` lists them)".to_string());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{text:?} is no image reference: it holds spaces"));
+    }
+    Ok(text.to_string())
 }
 
 /// A `--debug-dir` that is a directory: a mistyped one would otherwise be

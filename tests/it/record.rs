@@ -616,13 +616,16 @@ fn zero_duration_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("is no time at all"));
 }
 
-/// An empty or malformed container name is refused before Docker is asked.
+/// An empty or malformed container or image name is refused before Docker
+/// is asked.
 #[test]
 fn malformed_container_names_are_refused() {
-    for (name, needle) in
-        [("", "a container needs a name or an id"), ("a/b", "is no container name or id")]
-    {
-        let output = run_firebox(["record", "--container", name, "-o", "/tmp/x.svg"]);
+    for (flag, name, needle) in [
+        ("--container", "", "a container needs a name or an id"),
+        ("--container", "a/b", "is no container name or id"),
+        ("--debug-image", "", "an image needs a name or an id"),
+    ] {
+        let output = run_firebox(["record", flag, name, "-o", "/tmp/x.svg", "--", "true"]);
         assert_eq!(output.status.code(), Some(2), "{name:?}: {}", describe(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "{name:?}: {stderr}");
