@@ -231,10 +231,12 @@ pub fn record_to(
             .context("failed to install the Ctrl-C handler")?;
     }
 
-    let started = Instant::now();
     let symbolizer =
         Symbolizer::with_config(containers::symbolizer_config(&extras.images, &extras.debug_dirs));
     let mut recorder = Recorder::start_with(&described.target, config, symbolizer)?;
+    // The duration counts from when sampling began: attaching to many busy
+    // threads can take a while.
+    let started = Instant::now();
     // What firebox costs the machine while the target runs: after the
     // events are open and kallsyms is read, before anything is written.
     let cpu_at_start = perf::own_cpu_time();

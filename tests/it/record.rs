@@ -703,3 +703,44 @@ fn too_few_descriptors_names_the_limit() {
     assert_error(&output, 2, "out of file descriptors after");
     assert!(String::from_utf8_lossy(&output.stderr).contains("`ulimit -n 256`"));
 }
+
+/// `--pid` of a process whose main thread has exited (a zombie) while its
+/// workers burn on: the recording runs its whole duration and names the
+/// workers' frames, through a live thread's maps and root; attaching
+/// before and after the main thread exits both do.
+#[test]
+fn main_thread_exiting_first_ends_nothing() {
+    let dir = Scratch::new("record-leader-exit");
+    let binary = dir.path("leader_exit");
+    compile(&[fixtures().join("workloads/leader_exit.c")], &binary, &["-O2", "-g", "-pthread"]);
+    // (delay before the main thread exits, when firebox attaches)
+    for (delay_ms, attach_after_ms) in [("700", 200), ("100", 500)] {
+        let mut child = Command::new(&binary).args(["6", delay_ms]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(attach_after_ms));
+        let out = dir.path(&format!("leader-{delay_ms}.folded"));
+        let cpu_before = proc_cpu_seconds(child.id());
+        let output = firebox()
+            .args(["record", "-p", &child.id().to_string(), "-d", "2s", "-o"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let cpu = proc_cpu_seconds(child.id()) - cpu_before;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("exited after"), "the recording ended early: {stderr}");
+        let stacks = read_folded(&out);
+        // Sampled all along: 99 samples per CPU second the workers used
+        // meanwhile, less what they used while firebox started, which on a
+        // busy machine is a good part. A recording that ended with the main
+        // thread would hold a quarter at most.
+        let samples = total(&stacks);
+        assert!(
+            samples as f64 >= 0.5 * 99.0 * cpu,
+            "{samples} samples for {cpu:.2} CPU s: {stderr}"
+        );
+        let burn = share_of(&stacks, "burn");
+        assert!(burn >= 90.0, "burn named in {burn:.1}% of samples: {stacks:#?}");
+    }
+}

@@ -21,6 +21,9 @@ pub(crate) struct Process {
     /// Bumped whenever the mappings change, so derived state (unwind
     /// tables) knows to rebuild.
     pub(crate) generation: u64,
+    /// Where its files are seen from, when not `/proc/PID/root`: a live
+    /// thread's root once the main thread has exited.
+    pub(crate) root: Option<std::path::PathBuf>,
 }
 
 impl Process {
@@ -84,10 +87,21 @@ impl ProcessTable {
         })
     }
 
+    /// Once the main thread of `pid` has exited, its files are reached
+    /// through a thread that lives on, if one does. Checked before each
+    /// sample is unwound and named: one `readlink` while all is well.
+    pub(crate) fn check_root(&mut self, pid: u32) {
+        if let Some(process) = self.procs.get_mut(&pid).filter(|p| p.root.is_none()) {
+            if std::fs::read_link(format!("/proc/{pid}/root")).is_err() {
+                process.root = live_thread_root(pid);
+            }
+        }
+    }
+
     /// A forked child starts with a copy of its parent.
     pub(crate) fn fork(&mut self, parent: u32, child: u32) {
         let copy = self.procs.get(&parent).cloned().unwrap_or_default();
-        self.procs.insert(child, Process { threads: HashMap::new(), ..copy });
+        self.procs.insert(child, Process { threads: HashMap::new(), root: None, ..copy });
     }
 
     /// Reads the current mappings and thread names of a live process from
@@ -95,10 +109,24 @@ impl ProcessTable {
     pub(crate) fn load_from_proc(&mut self, pid: u32) {
         let process = self.entry(pid);
         process.maps_read = true;
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
-            for mapping in parse_maps(&text) {
-                process.map(mapping);
-            }
+        // A main thread that exited while the others work on is a zombie
+        // with no maps of its own: the live threads' are the process's.
+        let tasks = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| format!("/proc/{pid}/task/{}/maps", e.file_name().to_string_lossy()))
+        };
+        let maps = std::iter::once(format!("/proc/{pid}/maps"))
+            .chain(tasks())
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .find(|text| !text.is_empty());
+        for mapping in maps.iter().flat_map(|text| parse_maps(text)) {
+            process.map(mapping);
+        }
+        if std::fs::read_link(format!("/proc/{pid}/root")).is_err() {
+            process.root = live_thread_root(pid);
         }
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
             for tid in tasks.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()) {
@@ -107,6 +135,30 @@ impl ProcessTable {
                 }
             }
         }
+    }
+}
+
+/// The root of a live thread of `pid`, for when its main thread has exited
+/// and `/proc/PID/root` no longer leads anywhere.
+fn live_thread_root(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            std::path::PathBuf::from(format!(
+                "/proc/{pid}/task/{}/root",
+                e.file_name().to_string_lossy()
+            ))
+        })
+        .find(|root| std::fs::read_link(root).is_ok())
+}
+
+/// How the symbolizer and the unwinder see the files of `pid`.
+pub(crate) fn view(pid: u32, process: Option<&Process>) -> firebox_symbolizer::ProcessView {
+    match process.and_then(|p| p.root.clone()) {
+        Some(root) => firebox_symbolizer::ProcessView { pid, root },
+        None => firebox_symbolizer::ProcessView::of_pid(pid),
     }
 }
 

@@ -206,6 +206,7 @@ impl Recorder {
         // Threads may start while we attach: open new ones until a pass
         // finds none; from then on `inherit` follows what they create.
         let mut attached = HashSet::new();
+        let mut opened = 0;
         loop {
             let tids = list_threads(pid);
             if tids.is_empty() && attached.is_empty() {
@@ -217,17 +218,21 @@ impl Recorder {
             }
             for tid in new {
                 match self.events.open_thread(tid, &self.config, false) {
-                    // The thread ended between listing and opening.
-                    Err(Error::NoSuchProcess(_)) if tid != pid => {}
+                    // The thread ended between listing and opening, or it is
+                    // a main thread that exited while the others work on.
+                    Err(Error::NoSuchProcess(_)) => {}
                     Err(e) => return Err(e),
-                    Ok(()) => {}
+                    Ok(()) => opened += 1,
                 }
                 attached.insert(tid);
             }
         }
+        if opened == 0 {
+            return Err(Error::NoSuchProcess(pid));
+        }
         self.preload();
         self.events.enable().map_err(Error::Enable)?;
-        tracing::info!(pid, threads = attached.len(), "attached");
+        tracing::info!(pid, threads = opened, "attached");
         Ok(())
     }
 
@@ -456,6 +461,7 @@ impl Recorder {
         self.pids.insert(pid);
         self.tids.insert(tid);
 
+        self.procs.check_root(pid);
         let mut chain = Callchain::parse(raw);
         if let Some((regs, stack)) = user.filter(|_| self.config.unwinds()) {
             let process = self.procs.entry(pid);
@@ -497,13 +503,19 @@ impl Recorder {
     }
 }
 
-/// Whether `pid` still runs: it exists and is not a zombie waiting for its
-/// parent to reap it.
+/// Whether `pid` still runs: one of its threads exists and is not a zombie.
+/// A main thread that has called `pthread_exit` is a zombie while the other
+/// threads work on.
 fn is_alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    // The state letter follows the parenthesised comm, which may hold spaces.
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
-    !matches!(state, Some('Z' | 'X' | 'x'))
+    list_threads(pid).into_iter().any(|tid| {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            return false;
+        };
+        // The state letter follows the parenthesised comm, which may hold
+        // spaces.
+        let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+        !matches!(state, Some('Z' | 'X' | 'x') | None)
+    })
 }
 
 /// The tids of a live process.

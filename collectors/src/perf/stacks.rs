@@ -76,7 +76,7 @@ pub(crate) fn resolve(
     symbolizer: &mut Symbolizer,
     counts: &mut FrameCounts,
 ) -> (Vec<Frame>, bool) {
-    let view = ProcessView::of_pid(pid);
+    let view = super::procs::view(pid, procs.get(pid));
     let mut frames = Vec::with_capacity(chain.user.len() + chain.kernel.len() + 1);
     if chain.truncated {
         frames.push(Frame::new("[truncated]", FrameKind::Marker));

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::sync::Arc;
 
-use firebox_symbolizer::{mapped_file_candidates, Mapping, MappingKind, ProcessView};
+use firebox_symbolizer::{mapped_file_candidates, Mapping, MappingKind};
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
 use object::read::ReadCache;
@@ -213,7 +213,7 @@ impl StackUnwinder {
     fn build(&mut self, pid: u32, process: &Process) -> UnwinderX86_64<Arc<[u8]>> {
         let mut unwinder = UnwinderX86_64::new();
         for mapping in process.mappings() {
-            let Some(file) = self.file(pid, mapping) else { continue };
+            let Some(file) = self.file(pid, process, mapping) else { continue };
             if let Some(module) = file.module(mapping) {
                 unwinder.add_module(module);
             }
@@ -221,7 +221,7 @@ impl StackUnwinder {
         unwinder
     }
 
-    fn file(&mut self, pid: u32, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
+    fn file(&mut self, pid: u32, process: &Process, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
         if !matches!(mapping.kind(), MappingKind::File | MappingKind::Memfd) {
             return None;
         }
@@ -233,7 +233,7 @@ impl StackUnwinder {
         {
             return Some(file.clone());
         }
-        let candidates = mapped_file_candidates(&ProcessView::of_pid(pid), mapping);
+        let candidates = mapped_file_candidates(&super::procs::view(pid, Some(process)), mapping);
         for path in candidates.into_iter().filter(|p| p.is_file()) {
             let key = match &mapping.build_id {
                 Some(id) => FileKey::BuildId(id.clone()),
