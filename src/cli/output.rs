@@ -57,13 +57,48 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Saves `profile` as folded stacks in the temporary directory, when the
 /// output it was meant for could not be written: what was collected is not
-/// lost. Returns where it went.
+/// lost. Returns where it went. The file is new (never one planted there
+/// beforehand, nor a link), under a name nobody can guess.
 pub fn rescue(profile: &Profile) -> Option<PathBuf> {
-    let path = std::env::temp_dir().join(format!("firebox-rescued-{}.folded", std::process::id()));
+    use std::io::Write;
     let mut bytes = Vec::new();
     profile.write_folded(&mut bytes).ok()?;
-    std::fs::write(&path, bytes).ok()?;
-    Some(path)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..16u32 {
+        let name = format!("firebox-rescued-{}-{nanos:09}-{attempt}.folded", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => return file.write_all(&bytes).ok().map(|()| path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Whether `a` and `b` name one file, however spelled: the same path, the
+/// same file through links, or two names for a file yet to be made in one
+/// directory.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    if a == Path::new("-") || b == Path::new("-") {
+        return false;
+    }
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        if let Ok(real) = p.canonicalize() {
+            return Some(real);
+        }
+        let dir = match p.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    };
+    matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// The format `path`'s extension asks for.

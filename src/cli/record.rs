@@ -213,7 +213,7 @@ pub fn record_to(
     let format = output::format_of(output)?;
     output::check_writable(output)?;
     if let Some(path) = &extras.json_summary {
-        if path == output {
+        if output::same_file(path, output) {
             anyhow::bail!(
                 "the profile and the summary would both go to {}: give --json-summary a path \
                  of its own",
@@ -332,7 +332,11 @@ pub fn record_to(
                 stats.samples,
                 saved.display()
             )),
-            None => err,
+            None => err.context(format!(
+                "saving the {} samples to {} failed too: they are lost",
+                stats.samples,
+                std::env::temp_dir().display()
+            )),
         });
     }
     write_summary()?;

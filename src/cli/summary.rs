@@ -2,7 +2,7 @@
 //! got names and from where.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use firebox_collectors::perf::{Recording, Stats};
@@ -148,7 +148,7 @@ fn image_json(image: &IndexedImage) -> Value {
 }
 
 /// Writes the summary to `path`.
-pub fn write(path: &PathBuf, summary: &Value) -> anyhow::Result<()> {
+pub fn write(path: &Path, summary: &Value) -> anyhow::Result<()> {
     let text =
         serde_json::to_string_pretty(summary).context("failed to format the summary")? + "\n";
     if path.as_os_str() == "-" {
@@ -159,5 +159,5 @@ pub fn write(path: &PathBuf, summary: &Value) -> anyhow::Result<()> {
             .and_then(|()| stdout.flush())
             .context("failed to write the summary to stdout");
     }
-    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
+    super::output::write_atomically(path, text.as_bytes())
 }

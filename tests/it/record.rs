@@ -633,8 +633,9 @@ fn malformed_container_names_are_refused() {
     }
 }
 
-/// `--json-summary -` prints the summary on stdout; one path for both the
-/// profile and the summary is refused before anything runs.
+/// `--json-summary -` prints the summary on stdout; one file for both the
+/// profile and the summary, however spelled, is refused before anything
+/// runs.
 #[test]
 fn json_summary_on_stdout_and_clashing_paths() {
     let dir = Scratch::new("record-summary");
@@ -646,9 +647,21 @@ fn json_summary_on_stdout_and_clashing_paths() {
     assert_eq!(samples, total(&read_folded(&out)), "{summary:#}");
     assert!(!Path::new("-").exists(), "no file named `-` was written");
 
-    let same = out.to_str().unwrap();
-    let output = run_firebox(["record", "-o", same, "--json-summary", same, "--", "true"]);
-    assert_error(&output, 2, "give --json-summary a path of its own");
+    // The same file, spelled the same, through `./`, and through a link.
+    let link = dir.path("link.folded");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    let dotted = out.parent().unwrap().join(".").join("split.folded");
+    for summary in [out.clone(), dotted, link] {
+        let output = firebox()
+            .args(["record", "-o"])
+            .arg(&out)
+            .arg("--json-summary")
+            .arg(&summary)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert_error(&output, 2, "give --json-summary a path of its own");
+    }
 }
 
 /// A `--debug-dir` that does not exist is refused, not searched in vain.
@@ -743,4 +756,25 @@ fn main_thread_exiting_first_ends_nothing() {
         let burn = share_of(&stacks, "burn");
         assert!(burn >= 90.0, "burn named in {burn:.1}% of samples: {stacks:#?}");
     }
+}
+
+/// Started with SIGCHLD ignored (the kernel then reaps children itself),
+/// firebox still writes what it collected from the command.
+#[test]
+fn ignored_sigchld_keeps_the_samples() {
+    let dir = Scratch::new("record-sigchld");
+    let out = dir.path("split.folded");
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' CHLD && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_firebox"))
+        .args(["record", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(split_binary())
+        .arg("0.5")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(has_chain(&read_folded(&out), "main;run;step;hot"));
 }

@@ -317,9 +317,13 @@ impl Recorder {
         self.process_until(self.drained_until);
 
         if let Some(child) = &mut self.child {
-            let status =
-                child.try_wait().map_err(|source| Error::Spawn { command: "".into(), source })?;
-            return Ok(status.map_or(Status::Running, Status::CommandExited));
+            return match child.try_wait() {
+                Ok(status) => Ok(status.map_or(Status::Running, Status::CommandExited)),
+                // Started with SIGCHLD ignored, firebox has its child reaped
+                // by the kernel: gone, with no exit code to tell.
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(Status::ProcessExited),
+                Err(source) => Err(Error::Spawn { command: "the command".into(), source }),
+            };
         }
         // Reading /proc costs the kernel more than anything else a poll
         // does: a process's or a cgroup's state is looked at twice a second.
