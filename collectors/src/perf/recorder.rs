@@ -387,8 +387,18 @@ impl Recorder {
                     "the recording ended before the command: stopping it"
                 );
                 child.terminate();
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                let _ = child.try_wait();
+                // A moment to end; one that ignores SIGTERM is left running,
+                // and said so.
+                let ended = (0..25).any(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    !matches!(child.try_wait(), Ok(None))
+                });
+                if !ended {
+                    tracing::warn!(
+                        pid = child.pid,
+                        "the command did not end on SIGTERM and runs on"
+                    );
+                }
             }
         }
         Recording {
