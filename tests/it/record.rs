@@ -778,3 +778,42 @@ fn ignored_sigchld_keeps_the_samples() {
     assert!(output.status.success(), "{}", describe(&output));
     assert!(has_chain(&read_folded(&out), "main;run;step;hot"));
 }
+
+/// A main thread that starts and joins a thread every 0.1 ms is sampled
+/// for all its CPU time: started by firebox, and attached to by pid.
+#[test]
+fn a_thread_that_starts_threads_all_the_time_is_sampled() {
+    let dir = Scratch::new("record-spawner");
+    let binary = dir.path("spawner");
+    compile(&[fixtures().join("workloads/spawner.c")], &binary, &["-O2", "-g", "-pthread"]);
+
+    let out = dir.path("command.folded");
+    let output =
+        firebox().args(["record", "-o"]).arg(&out).arg("--").arg(&binary).arg("2").output();
+    let output = output.unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let samples = total(&read_folded(&out));
+    // 2 CPU seconds of the main thread: 198 samples.
+    assert!(samples >= 140, "{samples} samples of a command that used 2 CPU seconds");
+    // Thread creation costs the main thread much of its time; spin the rest.
+    assert!(share_of(&read_folded(&out), "spin") >= 20.0, "spin is hardly sampled");
+
+    let mut child = Command::new(&binary).arg("20").spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = dir.path("pid.folded");
+    let cpu_before = proc_cpu_seconds(child.id());
+    let output = firebox()
+        .args(["record", "-p", &child.id().to_string(), "-d", "2s", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let cpu = proc_cpu_seconds(child.id()) - cpu_before;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let samples = total(&read_folded(&out));
+    // The short threads' own CPU counts too but is hardly sampled (nor by
+    // perf, which gets about half of 99 Hz here); without the anchor event
+    // the main thread got a tenth.
+    assert!(samples as f64 >= 0.4 * 99.0 * cpu, "{samples} samples for {cpu:.2} CPU seconds");
+}

@@ -51,17 +51,26 @@ impl Events {
         config: &Config,
         on_exec: bool,
     ) -> Result<(), Error> {
+        // An event the thread's children do not inherit: without one, the
+        // kernel takes the contexts of a thread and the threads it starts
+        // for equals and swaps them at a switch between them, and a thread
+        // that starts threads all the time is then sampled a fraction of
+        // its time. perf's tracking event does the same.
+        let anchor = Builder::new(Software::DUMMY)
+            .observe_pid(tid as i32)
+            .any_cpu()
+            .inherit(false)
+            .enabled(false)
+            .enable_on_exec(on_exec)
+            .build()
+            .map_err(|e| self.open_error(e, tid, 0, config))?;
+        self.others.push(anchor);
         for cpu in 0..cpu_count() {
-            let counter =
-                builder(config, on_exec).observe_pid(tid as i32).one_cpu(cpu).build().map_err(
-                    |e| match e.raw_os_error() {
-                        Some(libc::EMFILE) => Error::TooManyFiles {
-                            open: self.rings.len() + self.others.len(),
-                            wanted: descriptor_limit_to_ask(),
-                        },
-                        _ => Error::from_open(e, tid, cpu, config),
-                    },
-                )?;
+            let counter = builder(config, on_exec)
+                .observe_pid(tid as i32)
+                .one_cpu(cpu)
+                .build()
+                .map_err(|e| self.open_error(e, tid, cpu, config))?;
             match self.rings.get(cpu) {
                 Some(ring) => {
                     sys::set_output(&counter, ring).map_err(|e| Error::Open {
@@ -78,6 +87,18 @@ impl Events {
             }
         }
         Ok(())
+    }
+
+    /// What a failure to open an event on `tid` means; out of descriptors,
+    /// how many are open.
+    fn open_error(&self, err: io::Error, tid: u32, cpu: usize, config: &Config) -> Error {
+        match err.raw_os_error() {
+            Some(libc::EMFILE) => Error::TooManyFiles {
+                open: self.rings.len() + self.others.len(),
+                wanted: descriptor_limit_to_ask(),
+            },
+            _ => Error::from_open(err, tid, cpu, config),
+        }
     }
 
     /// Opens an event on cgroup `dir` for every CPU, each with a ring of its
