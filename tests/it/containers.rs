@@ -33,11 +33,11 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// Container tests take turns: each busy container would otherwise starve
-/// the others of the CPU, and their sample counts with it.
+/// Container tests take turns (with the other CPU-bound tests): each busy
+/// container would otherwise starve the others of the CPU, and their sample
+/// counts with it.
 fn engine_turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    crate::support::cpu_turn()
 }
 
 fn require_daemon() {

@@ -123,6 +123,7 @@ fn assert_well_formed(svg: &str) {
 /// from main to hot, and about 99 samples per CPU second.
 #[test]
 fn command_shares_chain_and_rate() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-command");
     let out = dir.path("split.folded");
     let cpu = dir.path("cpu");
@@ -148,6 +149,7 @@ fn command_shares_chain_and_rate() {
 /// under its thread name with --per-thread.
 #[test]
 fn threads_started_later_are_sampled() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-threads");
     let out = dir.path("threads.folded");
     let cpu = dir.path("cpu");
@@ -180,6 +182,7 @@ fn threads_started_later_are_sampled() {
 /// rate holds.
 #[test]
 fn many_threads_with_stack_copies_lose_nothing() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-many-threads");
     let out = dir.path("many.folded");
     let cpu = dir.path("cpu");
@@ -224,6 +227,7 @@ fn spawn_split(args: &[&str]) -> Child {
 /// including one it starts after the recording began.
 #[test]
 fn pid_of_running_process() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-pid");
     let out = dir.path("pid.folded");
     let mut child = spawn_split(&["20", "2", "0", "1500"]);
@@ -462,6 +466,7 @@ fn title_is_escaped_in_the_svg() {
 /// is well inside the tolerance); written as speedscope JSON it names the same functions.
 #[test]
 fn recording_as_pprof_and_speedscope() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-pprof");
     let pprof = dir.path("split.pprof");
     record_split(&pprof, &["-F", "499"], &["5"]);
@@ -723,6 +728,7 @@ fn too_few_descriptors_names_the_limit() {
 /// before and after the main thread exits both do.
 #[test]
 fn main_thread_exiting_first_ends_nothing() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-leader-exit");
     let binary = dir.path("leader_exit");
     compile(&[fixtures().join("workloads/leader_exit.c")], &binary, &["-O2", "-g", "-pthread"]);
@@ -783,6 +789,7 @@ fn ignored_sigchld_keeps_the_samples() {
 /// for all its CPU time: started by firebox, and attached to by pid.
 #[test]
 fn a_thread_that_starts_threads_all_the_time_is_sampled() {
+    let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-spawner");
     let binary = dir.path("spawner");
     compile(&[fixtures().join("workloads/spawner.c")], &binary, &["-O2", "-g", "-pthread"]);

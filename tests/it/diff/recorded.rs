@@ -77,6 +77,7 @@ fn knob_recordings() -> &'static Knob {
 
 /// Records the knob workload at `share` with `firebox record -F 99`.
 fn record(share: u32, name: &str) -> PathBuf {
+    let _turn = crate::support::cpu_turn();
     let out = shared_dir().join(format!("{name}.folded"));
     let output = firebox()
         .args(["record", "-F", "99", "-o"])

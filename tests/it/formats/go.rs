@@ -22,6 +22,7 @@ fn go_profiles(scratch: &Scratch) -> (PathBuf, PathBuf) {
             .env("GOCACHE", scratch.path("gocache")),
     );
     let (cpu, heap) = (scratch.path("cpu.pprof"), scratch.path("heap.pprof"));
+    let _turn = crate::support::cpu_turn();
     stdout_of(Command::new(&binary).arg(&cpu).arg(&heap));
     (cpu, heap)
 }

@@ -9,6 +9,7 @@ const PYSPY: &str = "install py-spy (pip install py-spy)";
 
 /// Records the Python workload with py-spy in `format`.
 fn record(scratch: &Scratch, format: &str, extra: &[&str]) -> PathBuf {
+    let _turn = crate::support::cpu_turn();
     let out = scratch.path(&format!("{format}{}.out", extra.len()));
     let mut command = tool("py-spy", PYSPY);
     command.args(["record", "-r", "99", "-f", format]).args(extra).arg("-o").arg(&out);
