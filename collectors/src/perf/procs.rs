@@ -111,15 +111,9 @@ impl ProcessTable {
         process.maps_read = true;
         // A main thread that exited while the others work on is a zombie
         // with no maps of its own: the live threads' are the process's.
-        let tasks = || {
-            std::fs::read_dir(format!("/proc/{pid}/task"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| format!("/proc/{pid}/task/{}/maps", e.file_name().to_string_lossy()))
-        };
+        let tids = list_threads(pid);
         let maps = std::iter::once(format!("/proc/{pid}/maps"))
-            .chain(tasks())
+            .chain(tids.iter().map(|tid| format!("/proc/{pid}/task/{tid}/maps")))
             .filter_map(|path| std::fs::read_to_string(path).ok())
             .find(|text| !text.is_empty());
         for mapping in maps.iter().flat_map(|text| parse_maps(text)) {
@@ -128,11 +122,9 @@ impl ProcessTable {
         if std::fs::read_link(format!("/proc/{pid}/root")).is_err() {
             process.root = live_thread_root(pid);
         }
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for tid in tasks.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()) {
-                if let Some(name) = read_comm(pid, tid) {
-                    process.threads.insert(tid, name);
-                }
+        for tid in tids {
+            if let Some(name) = read_comm(pid, tid) {
+                process.threads.insert(tid, name);
             }
         }
     }
@@ -141,17 +133,16 @@ impl ProcessTable {
 /// The root of a live thread of `pid`, for when its main thread has exited
 /// and `/proc/PID/root` no longer leads anywhere.
 fn live_thread_root(pid: u32) -> Option<std::path::PathBuf> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
+    list_threads(pid)
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| {
-            std::path::PathBuf::from(format!(
-                "/proc/{pid}/task/{}/root",
-                e.file_name().to_string_lossy()
-            ))
-        })
+        .map(|tid| std::path::PathBuf::from(format!("/proc/{pid}/task/{tid}/root")))
         .find(|root| std::fs::read_link(root).is_ok())
+}
+
+/// The tids of a process, from `/proc/PID/task` (none once it is gone).
+pub(crate) fn list_threads(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect()
 }
 
 /// How the symbolizer and the unwinder see the files of `pid`.

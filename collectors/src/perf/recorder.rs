@@ -15,7 +15,7 @@ use firebox_symbolizer::{ModuleFile, Symbolizer};
 
 use super::events::Event;
 use super::open::Events;
-use super::procs::{self, ProcessTable};
+use super::procs::{self, list_threads, ProcessTable};
 use super::reader::{Batch, RingReader};
 use super::stacks::{self, Callchain, FrameCounts};
 use super::sys::HeldChild;
@@ -530,12 +530,6 @@ fn is_alive(pid: u32) -> bool {
         let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
         !matches!(state, Some('Z' | 'X' | 'x') | None)
     })
-}
-
-/// The tids of a live process.
-fn list_threads(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
-    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect()
 }
 
 /// Why `program`, which [`find_program`] did not find, cannot run.
