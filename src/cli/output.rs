@@ -13,10 +13,7 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
     if path == Path::new("-") {
         return Ok(());
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     if !dir.is_dir() {
         anyhow::bail!("the output directory {} does not exist", dir.display());
     }
@@ -29,6 +26,14 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write into {}", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 /// Where the bytes for `path` are written before they replace it.
@@ -92,11 +97,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
         if let Ok(real) = p.canonicalize() {
             return Some(real);
         }
-        let dir = match p.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+        Some(directory_of(p).canonicalize().ok()?.join(p.file_name()?))
     };
     matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
 }
