@@ -243,14 +243,19 @@ fn build(
 
         stack.clear();
         if let Some(key) = &options.group_by {
-            let name = group_name(sample, key, &strings);
-            if name.starts_with("[no ") {
-                if grouped == 0 {
-                    label_keys.extend(sample.label.iter().map(|l| strings.get(l.key).to_string()));
+            let name = match group_name(sample, key, &strings) {
+                Some(name) => {
+                    grouped += 1;
+                    name
                 }
-            } else {
-                grouped += 1;
-            }
+                None => {
+                    if grouped == 0 {
+                        label_keys
+                            .extend(sample.label.iter().map(|l| strings.get(l.key).to_string()));
+                    }
+                    format!("[no {key}]")
+                }
+            };
             let id = *groups
                 .entry(name)
                 .or_insert_with_key(|n| profile.intern(Frame::new(n.clone(), FrameKind::Marker)));
@@ -354,17 +359,15 @@ fn select(
     Ok(Some(index))
 }
 
-/// The root frame name of a sample grouped by `key`.
-fn group_name(sample: &proto::Sample, key: &str, strings: &Strings<'_>) -> String {
-    let label = sample.label.iter().find(|l| strings.get(l.key) == key);
-    match label {
-        Some(l) if l.str != 0 => format!("{key}={}", strings.get(l.str)),
-        Some(l) => match strings.get(l.num_unit) {
-            "" => format!("{key}={}", l.num),
-            unit => format!("{key}={} {unit}", l.num),
-        },
-        None => format!("[no {key}]"),
-    }
+/// The root frame name of a sample grouped by `key`; `None` when the
+/// sample lacks the label.
+fn group_name(sample: &proto::Sample, key: &str, strings: &Strings<'_>) -> Option<String> {
+    let label = sample.label.iter().find(|l| strings.get(l.key) == key)?;
+    Some(match (label.str, strings.get(label.num_unit)) {
+        (0, "") => format!("{key}={}", label.num),
+        (0, unit) => format!("{key}={} {unit}", label.num),
+        (text, _) => format!("{key}={}", strings.get(text)),
+    })
 }
 
 /// The frames of every location, root first, keyed by location id.
