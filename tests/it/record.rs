@@ -223,6 +223,40 @@ fn spawn_split(args: &[&str]) -> Child {
     Command::new(split_binary()).args(args).stdout(Stdio::null()).spawn().unwrap()
 }
 
+/// Records the running `child` by pid for `duration` into `out` (extra
+/// `flags` first), then ends it. Returns what firebox did and the CPU
+/// seconds the child used meanwhile.
+fn record_pid_then_kill(
+    mut child: Child,
+    flags: &[&str],
+    duration: &str,
+    out: &Path,
+) -> (std::process::Output, f64) {
+    let before = proc_cpu_seconds(child.id());
+    let output = firebox()
+        .arg("record")
+        .args(flags)
+        .args(["-d", duration, "-p", &child.id().to_string(), "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let cpu = proc_cpu_seconds(child.id()) - before;
+    let _ = child.kill();
+    let _ = child.wait();
+    (output, cpu)
+}
+
+/// firebox run by `sh` after `prelude` (a `ulimit`, a `trap`), so it starts
+/// with what the prelude set.
+fn firebox_after(prelude: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("{prelude} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_firebox"));
+    command
+}
+
 /// `--pid` on a process that is already running samples all its threads,
 /// including one it starts after the recording began.
 #[test]
@@ -230,24 +264,16 @@ fn pid_of_running_process() {
     let _turn = crate::support::cpu_turn();
     let dir = Scratch::new("record-pid");
     let out = dir.path("pid.folded");
-    let mut child = spawn_split(&["20", "2", "0", "1500"]);
+    let child = spawn_split(&["20", "2", "0", "1500"]);
     std::thread::sleep(Duration::from_millis(300));
-    let before = proc_cpu_seconds(child.id());
-    let output = firebox()
-        .args(["record", "--per-thread", "-d", "5s", "-p", &child.id().to_string(), "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let after = proc_cpu_seconds(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let (output, cpu) = record_pid_then_kill(child, &["--per-thread"], "5s", &out);
     assert!(output.status.success(), "{}", describe(&output));
 
     let stacks = read_folded(&out);
     assert_split(&stacks);
     assert!(share_of(&stacks, "late") > 10.0, "the late thread is sampled: {stacks:#?}");
     assert!(has_chain(&stacks, "run;step;hot"));
-    assert_rate(total(&stacks), after - before);
+    assert_rate(total(&stacks), cpu);
 }
 
 /// The SVG is well-formed XML, titled with the target and sample count, and
@@ -709,10 +735,7 @@ fn zombie_pid_is_named_as_such() {
 fn too_few_descriptors_names_the_limit() {
     let mut child = spawn_split(&["20", "100", "0"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_firebox"))
+    let output = firebox_after("ulimit -n 64")
         .args(["record", "-p", &child.id().to_string(), "-d", "1s", "-o", "/tmp/x.svg"])
         .output()
         .unwrap();
@@ -734,18 +757,10 @@ fn main_thread_exiting_first_ends_nothing() {
     compile(&[fixtures().join("workloads/leader_exit.c")], &binary, &["-O2", "-g", "-pthread"]);
     // (delay before the main thread exits, when firebox attaches)
     for (delay_ms, attach_after_ms) in [("700", 200), ("100", 500)] {
-        let mut child = Command::new(&binary).args(["6", delay_ms]).spawn().unwrap();
+        let child = Command::new(&binary).args(["6", delay_ms]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(attach_after_ms));
         let out = dir.path(&format!("leader-{delay_ms}.folded"));
-        let cpu_before = proc_cpu_seconds(child.id());
-        let output = firebox()
-            .args(["record", "-p", &child.id().to_string(), "-d", "2s", "-o"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        let cpu = proc_cpu_seconds(child.id()) - cpu_before;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let (output, cpu) = record_pid_then_kill(child, &[], "2s", &out);
         assert!(output.status.success(), "{}", describe(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("exited after"), "the recording ended early: {stderr}");
@@ -770,10 +785,7 @@ fn main_thread_exiting_first_ends_nothing() {
 fn ignored_sigchld_keeps_the_samples() {
     let dir = Scratch::new("record-sigchld");
     let out = dir.path("split.folded");
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' CHLD && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_firebox"))
+    let output = firebox_after("trap '' CHLD")
         .args(["record", "-o"])
         .arg(&out)
         .arg("--")
@@ -805,18 +817,10 @@ fn a_thread_that_starts_threads_all_the_time_is_sampled() {
     // Thread creation costs the main thread much of its time; spin the rest.
     assert!(share_of(&read_folded(&out), "spin") >= 20.0, "spin is hardly sampled");
 
-    let mut child = Command::new(&binary).arg("20").spawn().unwrap();
+    let child = Command::new(&binary).arg("20").spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let out = dir.path("pid.folded");
-    let cpu_before = proc_cpu_seconds(child.id());
-    let output = firebox()
-        .args(["record", "-p", &child.id().to_string(), "-d", "2s", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let cpu = proc_cpu_seconds(child.id()) - cpu_before;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (output, cpu) = record_pid_then_kill(child, &[], "2s", &out);
     assert!(output.status.success(), "{}", describe(&output));
     let samples = total(&read_folded(&out));
     // The short threads' own CPU counts too but is hardly sampled (nor by
