@@ -25,10 +25,17 @@ fn chain_binary() -> &'static Path {
 }
 
 fn record_chain(name: &str, call_graph: &str) -> BTreeMap<String, u64> {
+    record_chain_with(name, &["--call-graph", call_graph])
+}
+
+/// Records 3 s of the chain workload with `flags`.
+fn record_chain_with(name: &str, flags: &[&str]) -> BTreeMap<String, u64> {
     let dir = Scratch::new(name);
     let out = dir.path("chain.folded");
     let output = firebox()
-        .args(["record", "--call-graph", call_graph, "-o"])
+        .arg("record")
+        .args(flags)
+        .arg("-o")
         .arg(&out)
         .arg("--")
         .arg(chain_binary())
@@ -204,4 +211,24 @@ fn memory_stays_flat_over_a_longer_recording() {
         long <= short + 4 * 1024,
         "peak memory grew from {short} KiB over 1 s to {long} KiB over 5 s of recording"
     );
+}
+
+/// `--stack-size` is the copy the kernel takes: 256 bytes hold a frame or
+/// two of the chain, so stacks stop short of it; past the kernel's limit
+/// the size is refused before anything runs.
+#[test]
+fn stack_size_sets_the_copy_and_its_limit() {
+    let stacks =
+        record_chain_with("unwind-small-stack", &["--call-graph", "dwarf", "--stack-size", "256"]);
+    let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
+    assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
+    assert!(share < 50.0, "{share:.1}% whole from a 256-byte stack copy: {stacks:#?}");
+
+    let output = firebox()
+        .args(["record", "--stack-size", "64K", "-o", "/tmp/x.svg", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("65536 bytes is out of range: 8 to 65528"), "{stderr}");
 }
