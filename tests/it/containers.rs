@@ -506,6 +506,18 @@ fn c27_libraries_are_read_through_the_container_mount_namespace() {
     assert_eq!(share_under(&stacks, &root, "host_spin"), 0.0, "the host's library was read");
     let rand = share_under(&stacks, &root, "random_r") + share_under(&stacks, &root, "random");
     assert!(rand > 10.0, "libc's random/random_r have {rand:.1}%: {stacks:#?}");
+    // libc has no frame pointers: stacks through it reach _start only when
+    // its CFI, read from the container's copy (the host's has another
+    // build-id), unwinds them.
+    let (in_libc, whole): (u64, u64) = stacks
+        .iter()
+        .filter(|(stack, _)| stack.split(';').any(|f| f == "random_r" || f == "random"))
+        .fold((0, 0), |(all, whole), (stack, &n)| {
+            let through = stack.contains(";_start;") && stack.contains(";use_libc;");
+            (all + n, whole + if through { n } else { 0 })
+        });
+    let share = 100.0 * whole as f64 / in_libc.max(1) as f64;
+    assert!(share >= 90.0, "{share:.1}% of libc samples unwound to _start: {stacks:#?}");
     let libc_entry = module(&summary, "libc.so.6");
     assert_eq!(libc_entry["build_id"], libc_id.as_str(), "{libc_entry:#}");
     let file = libc_entry["file"].as_str().unwrap_or_default();
