@@ -25,6 +25,7 @@
 //! ```
 
 mod events;
+mod frame_pointers;
 mod open;
 mod procs;
 mod reader;

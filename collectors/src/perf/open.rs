@@ -124,7 +124,7 @@ impl Events {
                         _ => Error::OpenCgroup { name: name.into(), cpu, source: e },
                     }
                 })?;
-            let ring = counter.sampled(RING_BYTES).map_err(Error::Ring)?;
+            let ring = counter.sampled(ring_bytes(config)).map_err(Error::Ring)?;
             self.rings.push(ring);
         }
         Ok(first..self.rings.len())

@@ -426,6 +426,18 @@ impl Recorder {
         let ready = self.pending.partition_point(|e| e.time() <= cutoff);
         let rest = self.pending.split_off(ready);
         let ready = std::mem::replace(&mut self.pending, rest);
+        // A process whose main thread has exited has no /proc/PID/root of
+        // its own; looked at once per pass, not once per sample.
+        let sampled: HashSet<u32> = ready
+            .iter()
+            .filter_map(|e| match e {
+                Event::Sample { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        for pid in sampled {
+            self.procs.check_root(pid);
+        }
         for event in ready {
             self.process(event);
         }
@@ -475,7 +487,6 @@ impl Recorder {
         self.pids.insert(pid);
         self.tids.insert(tid);
 
-        self.procs.check_root(pid);
         let mut chain = Callchain::parse(raw);
         if let Some((regs, stack)) = user.filter(|_| self.config.unwinds()) {
             let process = self.procs.entry(pid);

@@ -19,6 +19,7 @@ use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
 use object::read::ReadCache;
 use object::{Object, ObjectSection, ObjectSegment};
 
+use super::frame_pointers;
 use super::procs::Process;
 
 /// `sample_regs_user` mask: bp, sp and ip in perf's x86_64 register order.
@@ -53,6 +54,8 @@ struct UnwindFile {
     eh_frame_hdr: Option<(Range<u64>, Arc<[u8]>)>,
     debug_frame: Option<Arc<[u8]>>,
     got: Option<Range<u64>>,
+    /// Whether its code keeps frame pointers (see [`frame_pointers`]).
+    pub(crate) frame_pointers: bool,
     /// (file offset range, virtual address) of each loadable segment.
     segments: Vec<(Range<u64>, u64)>,
 }
@@ -82,11 +85,19 @@ impl UnwindFile {
                 (offset..offset + size, s.address())
             })
             .collect();
+        let eh_frame = section(".eh_frame");
+        let debug_frame = section(".debug_frame").map(|(_, d)| d);
+        let frame_pointers = frame_pointers::kept(
+            &object,
+            eh_frame.as_ref().map(|(r, d)| (r, &**d)),
+            debug_frame.as_deref(),
+        );
         Some(UnwindFile {
             text: section(".text"),
-            eh_frame: section(".eh_frame"),
+            eh_frame,
             eh_frame_hdr: section(".eh_frame_hdr"),
-            debug_frame: section(".debug_frame").map(|(_, d)| d),
+            debug_frame,
+            frame_pointers,
             got: object.section_by_name(".got").map(|s| s.address()..s.address() + s.size()),
             segments,
         })

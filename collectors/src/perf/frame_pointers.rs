@@ -1,0 +1,178 @@
+//! Whether a module's code keeps frame pointers, read from its unwind rules.
+//!
+//! `--call-graph auto` samples without stack copies while every module
+//! mapped by the target keeps frame pointers: the kernel's frame-pointer
+//! walk then gives the whole stack, and copying the top of the stack into
+//! every sample would buy nothing. No crate answers the question, so it is
+//! answered here from the CFI: a function that keeps a frame pointer says
+//! so in its rules, by making `rbp` the register its frame is found from
+//! once the prologue has run. A module is taken to keep frame pointers when
+//! two thirds of its functions do (hand-written string routines and thunks
+//! do not, in builds that otherwise do); a build without them has a few
+//! percent (functions with `alloca` or variable-length arrays). Go keeps
+//! frame pointers on x86_64 by design, whatever its rules say.
+
+use std::ops::Range;
+
+use gimli::{
+    BaseAddresses, CallFrameInstruction, CieOrFde, DebugFrame, EhFrame, LittleEndian, Register,
+    UnwindSection, X86_64,
+};
+use object::{Object, ObjectSection};
+
+/// What a module's unwind rules say about its frame pointers.
+pub(crate) fn kept<'data, R: object::ReadRef<'data>>(
+    object: &object::File<'data, R>,
+    eh_frame: Option<(&Range<u64>, &[u8])>,
+    debug_frame: Option<&[u8]>,
+) -> bool {
+    let go = [".go.buildinfo", ".gopclntab", ".note.go.buildid"];
+    if go.iter().any(|name| object.section_by_name(name).is_some()) {
+        return true;
+    }
+    let text = object.section_by_name(".text").map_or(0, |s| s.address());
+    let counts = match (eh_frame, debug_frame) {
+        (Some((range, data)), _) => {
+            let bases = BaseAddresses::default().set_eh_frame(range.start).set_text(text);
+            count(&EhFrame::new(data, LittleEndian), &bases)
+        }
+        (None, Some(data)) => {
+            count(&DebugFrame::new(data, LittleEndian), &BaseAddresses::default())
+        }
+        // Nothing to unwind with but frame pointers, stack copy or not.
+        (None, None) => return true,
+    };
+    match counts {
+        Counts { functions: 0, .. } => true,
+        Counts { functions, with_frame_pointer } => with_frame_pointer * 3 >= functions * 2,
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    functions: u64,
+    with_frame_pointer: u64,
+}
+
+fn count<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(
+    section: &S,
+    bases: &BaseAddresses,
+) -> Counts {
+    let mut counts = Counts::default();
+    let mut entries = section.entries(bases);
+    while let Ok(Some(entry)) = entries.next() {
+        let CieOrFde::Fde(partial) = entry else { continue };
+        let Ok(fde) = partial.parse(S::cie_from_offset) else { continue };
+        let mut frame = Frame::None;
+        let mut instructions = fde.instructions(section, bases);
+        while let Ok(Some(instruction)) = instructions.next() {
+            frame = frame.max(Frame::of(&instruction));
+        }
+        match frame {
+            // A leaf that sets up no frame, and the entry point, leave the
+            // frame pointer as they found it; a PLT's rules are an
+            // expression. Neither says how the module was built.
+            Frame::None | Frame::Expression => {}
+            Frame::StackPointer => counts.functions += 1,
+            Frame::FramePointer => {
+                counts.functions += 1;
+                counts.with_frame_pointer += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// How a function's rules find its frame, the most telling seen.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Frame {
+    /// The CFA stays where the call left it.
+    None,
+    /// From the stack pointer, at offsets that follow pushes.
+    StackPointer,
+    /// From `rbp`, once the prologue has set it.
+    FramePointer,
+    /// By a DWARF expression (PLT entries).
+    Expression,
+}
+
+impl Frame {
+    fn of<T: gimli::ReaderOffset>(instruction: &CallFrameInstruction<T>) -> Frame {
+        const RBP: Register = X86_64::RBP;
+        match instruction {
+            CallFrameInstruction::DefCfaRegister { register: RBP }
+            | CallFrameInstruction::DefCfa { register: RBP, .. }
+            | CallFrameInstruction::DefCfaSf { register: RBP, .. } => Frame::FramePointer,
+            CallFrameInstruction::DefCfaRegister { .. }
+            | CallFrameInstruction::DefCfa { .. }
+            | CallFrameInstruction::DefCfaSf { .. }
+            | CallFrameInstruction::DefCfaOffset { .. }
+            | CallFrameInstruction::DefCfaOffsetSf { .. } => Frame::StackPointer,
+            CallFrameInstruction::DefCfaExpression { .. } => Frame::Expression,
+            _ => Frame::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use object::read::ReadCache;
+
+    use super::*;
+
+    fn kept_by(path: &Path) -> bool {
+        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let cache = ReadCache::new(file);
+        let object = object::File::parse(&cache).unwrap();
+        let section = |name| {
+            let s = object.section_by_name(name)?;
+            Some((s.address()..s.address() + s.size(), s.uncompressed_data().ok()?.into_owned()))
+        };
+        let eh_frame = section(".eh_frame");
+        let debug_frame = section(".debug_frame");
+        kept(
+            &object,
+            eh_frame.as_ref().map(|(r, d)| (r, d.as_slice())),
+            debug_frame.as_ref().map(|(_, d)| d.as_slice()),
+        )
+    }
+
+    /// The chain workload built with `flags` into a directory of its own.
+    fn build(name: &str, flags: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("firebox-fp-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/workloads/chain.c");
+        let out = dir.join("chain");
+        let status = Command::new("cc")
+            .args(flags)
+            .arg("-pthread")
+            .arg("-o")
+            .arg(&out)
+            .arg(&source)
+            .status()
+            .unwrap_or_else(|e| panic!("`cc` (Debian's gcc) is needed: {e}"));
+        assert!(status.success(), "cc {flags:?} failed");
+        out
+    }
+
+    #[test]
+    fn a_build_with_frame_pointers_keeps_them() {
+        assert!(kept_by(&build("fp", &["-O2", "-fno-omit-frame-pointer"])));
+    }
+
+    #[test]
+    fn a_build_without_frame_pointers_does_not() {
+        assert!(!kept_by(&build("nofp", &["-O2", "-fomit-frame-pointer"])));
+    }
+
+    /// Debian builds its libc without frame pointers; a static binary holds
+    /// that libc's code too, and most of its functions.
+    #[test]
+    fn debians_libc_and_a_static_binary_do_not() {
+        assert!(!kept_by(Path::new("/lib/x86_64-linux-gnu/libc.so.6")));
+        assert!(!kept_by(&build("static", &["-O2", "-fno-omit-frame-pointer", "-static"])));
+    }
+}
