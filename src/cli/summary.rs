@@ -127,6 +127,14 @@ pub fn build(
         "lost": stats.lost,
         "processes": stats.processes,
         "threads": stats.threads,
+        "stacks": {
+            "with_user_frames": stats.user_stacks,
+            "whole": stats.whole_stacks,
+            "whole_share": stats.whole_share(),
+            "unwound_from_copies": stats.copied_stacks,
+            "frame_pointer_walks": stats.frame_pointer_stacks,
+            "switched_to_copies_by": stats.switched_by,
+        },
         "containers": extras.containers.iter().map(|c| json!({
             "name": c.name, "id": c.id, "image": c.image, "image_id": c.image_id,
         })).collect::<Vec<_>>(),

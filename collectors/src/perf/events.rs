@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use firebox_symbolizer::Mapping;
 use perf_event::data::Record;
 
+use super::open::Stacks;
 use super::unwind::UserRegs;
 
 /// `PERF_RECORD_MISC_COMM_EXEC`: this comm change comes from an `exec`.
@@ -23,6 +24,9 @@ pub(crate) enum Event {
         callchain: Vec<u64>,
         /// User registers and the copy of the user stack, for unwinding.
         user: Option<(UserRegs, Vec<u8>)>,
+        /// What the events of its ring carry (set from the ring it came
+        /// from).
+        stacks: Stacks,
     },
     /// An executable mapping appeared.
     Mmap { pid: u32, time: u64, mapping: Mapping },
@@ -76,6 +80,7 @@ pub(crate) fn from_record(record: Record<'_>, misc: u16, raw: &[u8]) -> Option<E
                 let regs = UserRegs::from_sampled(regs.mask, &regs.regs)?;
                 Some((regs, sample.stack_user()?.to_vec()))
             }),
+            stacks: Stacks::FramePointers,
         },
         Record::Mmap2(mmap) => Event::Mmap {
             pid: mmap.pid,

@@ -63,18 +63,18 @@ fn count<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(
     while let Ok(Some(entry)) = entries.next() {
         let CieOrFde::Fde(partial) = entry else { continue };
         let Ok(fde) = partial.parse(S::cie_from_offset) else { continue };
-        let mut frame = Frame::None;
+        let mut frame = Cfa::None;
         let mut instructions = fde.instructions(section, bases);
         while let Ok(Some(instruction)) = instructions.next() {
-            frame = frame.max(Frame::of(&instruction));
+            frame = frame.max(Cfa::of(&instruction));
         }
         match frame {
             // A leaf that sets up no frame, and the entry point, leave the
             // frame pointer as they found it; a PLT's rules are an
             // expression. Neither says how the module was built.
-            Frame::None | Frame::Expression => {}
-            Frame::StackPointer => counts.functions += 1,
-            Frame::FramePointer => {
+            Cfa::None | Cfa::Expression => {}
+            Cfa::StackPointer => counts.functions += 1,
+            Cfa::FramePointer => {
                 counts.functions += 1;
                 counts.with_frame_pointer += 1;
             }
@@ -85,7 +85,7 @@ fn count<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(
 
 /// How a function's rules find its frame, the most telling seen.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Frame {
+enum Cfa {
     /// The CFA stays where the call left it.
     None,
     /// From the stack pointer, at offsets that follow pushes.
@@ -96,20 +96,20 @@ enum Frame {
     Expression,
 }
 
-impl Frame {
-    fn of<T: gimli::ReaderOffset>(instruction: &CallFrameInstruction<T>) -> Frame {
+impl Cfa {
+    fn of<T: gimli::ReaderOffset>(instruction: &CallFrameInstruction<T>) -> Cfa {
         const RBP: Register = X86_64::RBP;
         match instruction {
             CallFrameInstruction::DefCfaRegister { register: RBP }
             | CallFrameInstruction::DefCfa { register: RBP, .. }
-            | CallFrameInstruction::DefCfaSf { register: RBP, .. } => Frame::FramePointer,
+            | CallFrameInstruction::DefCfaSf { register: RBP, .. } => Cfa::FramePointer,
             CallFrameInstruction::DefCfaRegister { .. }
             | CallFrameInstruction::DefCfa { .. }
             | CallFrameInstruction::DefCfaSf { .. }
             | CallFrameInstruction::DefCfaOffset { .. }
-            | CallFrameInstruction::DefCfaOffsetSf { .. } => Frame::StackPointer,
-            CallFrameInstruction::DefCfaExpression { .. } => Frame::Expression,
-            _ => Frame::None,
+            | CallFrameInstruction::DefCfaOffsetSf { .. } => Cfa::StackPointer,
+            CallFrameInstruction::DefCfaExpression { .. } => Cfa::Expression,
+            _ => Cfa::None,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
+use std::os::fd::OwnedFd;
 
 use perf_event::events::Software;
 use perf_event::{Builder, Clock, Counter, SampleFlag, Sampler};
@@ -16,35 +17,151 @@ const RING_BYTES_UNWIND: usize = 4 * 1024 * 1024;
 
 /// The kernel wakes the reader once a ring is this full (a quarter), so a
 /// burst of samples is drained long before the ring overflows.
-fn watermark(config: &Config) -> usize {
-    ring_bytes(config) / 4
+fn watermark(stacks: Stacks) -> usize {
+    ring_bytes(stacks) / 4
 }
 
-fn ring_bytes(config: &Config) -> usize {
-    if config.unwinds() {
-        RING_BYTES_UNWIND
-    } else {
-        RING_BYTES
+fn ring_bytes(stacks: Stacks) -> usize {
+    match stacks {
+        Stacks::Copy => RING_BYTES_UNWIND,
+        Stacks::FramePointers | Stacks::Top => RING_BYTES,
     }
+}
+
+/// What the samples of a set of events carry to walk user stacks with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stacks {
+    /// The kernel's frame-pointer callchain alone.
+    FramePointers,
+    /// The callchain, with the registers and the top [`TOP_BYTES`] of the
+    /// stack: enough to find the frames a frame-pointer walk skips (a leaf
+    /// that sets up no frame, a function still in its prologue) when every
+    /// module keeps frame pointers.
+    Top,
+    /// The registers and a copy of the stack of `stack_size` bytes, to
+    /// unwind with CFI.
+    Copy,
+}
+
+/// Bytes of stack that [`Stacks::Top`] samples carry.
+pub(crate) const TOP_BYTES: u32 = 512;
+
+/// Events opened alike, started and stopped together.
+struct Set {
+    stacks: Stacks,
+    /// Whether it samples now; a set on standby waits to be switched to.
+    active: bool,
+    /// Its ring on each CPU for thread events, once the first is open.
+    cpu_rings: Vec<usize>,
+    /// Every ring of the set, by index in [`Events::rings`].
+    rings: Vec<usize>,
+    /// Its events that write into a ring they do not own, by index in
+    /// [`Events::others`].
+    others: Vec<usize>,
 }
 
 /// The open events of a recording.
 pub(crate) struct Events {
-    /// One ring per CPU (per CPU and cgroup); every other event on that CPU
-    /// writes into it. Handed to the ring reader once all are open.
+    /// One ring per CPU and set (and cgroup); every other event of the set
+    /// on that CPU writes into it. Handed to the ring reader once all are
+    /// open.
     pub(crate) rings: Vec<Sampler>,
-    /// Events that write into a ring they do not own.
+    /// Events that write into a ring they do not own, and the anchors.
     pub(crate) others: Vec<Counter>,
+    /// What the samples of each ring carry, by ring index.
+    ring_stacks: Vec<Stacks>,
+    /// A second descriptor of each ring's event, to start and stop it once
+    /// the ring reader owns the ring; only with a set on standby.
+    ring_handles: Vec<OwnedFd>,
+    sets: Vec<Set>,
 }
 
 impl Events {
-    pub(crate) fn new() -> Self {
-        Events { rings: Vec::new(), others: Vec::new() }
+    /// Events whose samples carry `active`, with a set carrying `standby`
+    /// opened beside it, stopped, to switch to during the recording.
+    pub(crate) fn new(active: Stacks, standby: Option<Stacks>) -> Self {
+        let set = |stacks, active| Set {
+            stacks,
+            active,
+            cpu_rings: Vec::new(),
+            rings: Vec::new(),
+            others: Vec::new(),
+        };
+        let mut sets = vec![set(active, true)];
+        sets.extend(standby.map(|s| set(s, false)));
+        Events {
+            rings: Vec::new(),
+            others: Vec::new(),
+            ring_stacks: Vec::new(),
+            ring_handles: Vec::new(),
+            sets,
+        }
     }
 
-    /// Opens an event on thread `tid` for every CPU, children included.
-    /// With `on_exec` the events start counting when the thread calls
-    /// `exec`; otherwise they start disabled until [`Events::enable`].
+    /// What the samples of ring `index` carry.
+    pub(crate) fn stacks_of(&self, ring: usize) -> Stacks {
+        self.ring_stacks.get(ring).copied().unwrap_or(Stacks::FramePointers)
+    }
+
+    /// Whether a set carrying `stacks` waits on standby.
+    pub(crate) fn on_standby(&self, stacks: Stacks) -> bool {
+        self.sets.iter().any(|s| !s.active && s.stacks == stacks)
+    }
+
+    /// Stops the active set and starts the one on standby that carries
+    /// `stacks`; the events the target's threads inherited follow.
+    pub(crate) fn switch_to(&mut self, stacks: Stacks) -> io::Result<()> {
+        let Some(next) = self.sets.iter().position(|s| !s.active && s.stacks == stacks) else {
+            return Ok(());
+        };
+        // Stop first: a moment without samples, rather than two of one.
+        for i in 0..self.sets.len() {
+            if self.sets[i].active {
+                self.set_enabled(i, false)?;
+                self.sets[i].active = false;
+            }
+        }
+        self.set_enabled(next, true)?;
+        self.sets[next].active = true;
+        Ok(())
+    }
+
+    fn set_enabled(&mut self, set: usize, on: bool) -> io::Result<()> {
+        let set = &self.sets[set];
+        for &ring in &set.rings {
+            match self.rings.get_mut(ring) {
+                Some(ring) if on => ring.enable()?,
+                Some(ring) => ring.disable()?,
+                None => sys::set_enabled(&self.ring_handles[ring], on)?,
+            }
+        }
+        for &other in &set.others {
+            if on {
+                self.others[other].enable()?;
+            } else {
+                self.others[other].disable()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A new ring of `set` from `counter`.
+    fn add_ring(&mut self, set: usize, counter: Counter) -> Result<usize, Error> {
+        let stacks = self.sets[set].stacks;
+        let ring = counter.sampled(ring_bytes(stacks)).map_err(Error::Ring)?;
+        if self.sets.len() > 1 {
+            self.ring_handles.push(sys::duplicate(&ring).map_err(Error::Ring)?);
+        }
+        self.rings.push(ring);
+        self.ring_stacks.push(stacks);
+        self.sets[set].rings.push(self.rings.len() - 1);
+        Ok(self.rings.len() - 1)
+    }
+
+    /// Opens an event on thread `tid` for every CPU and set, children
+    /// included. With `on_exec` the active set starts counting when the
+    /// thread calls `exec`; otherwise the events start disabled until
+    /// [`Events::enable`].
     pub(crate) fn open_thread(
         &mut self,
         tid: u32,
@@ -65,24 +182,28 @@ impl Events {
             .build()
             .map_err(|e| self.open_error(e, tid, 0, config))?;
         self.others.push(anchor);
-        for cpu in 0..cpu_count() {
-            let counter = builder(config, on_exec)
-                .observe_pid(tid as i32)
-                .one_cpu(cpu)
-                .build()
-                .map_err(|e| self.open_error(e, tid, cpu, config))?;
-            match self.rings.get(cpu) {
-                Some(ring) => {
-                    sys::set_output(&counter, ring).map_err(|e| Error::Open {
-                        tid,
-                        cpu,
-                        source: e,
-                    })?;
-                    self.others.push(counter);
-                }
-                None => {
-                    let ring = counter.sampled(ring_bytes(config)).map_err(Error::Ring)?;
-                    self.rings.push(ring);
+        for set in 0..self.sets.len() {
+            let (stacks, active) = (self.sets[set].stacks, self.sets[set].active);
+            for cpu in 0..cpu_count() {
+                let counter = builder(config, stacks, on_exec && active)
+                    .observe_pid(tid as i32)
+                    .one_cpu(cpu)
+                    .build()
+                    .map_err(|e| self.open_error(e, tid, cpu, config))?;
+                match self.sets[set].cpu_rings.get(cpu) {
+                    Some(&ring) => {
+                        sys::set_output(&counter, &self.rings[ring]).map_err(|e| Error::Open {
+                            tid,
+                            cpu,
+                            source: e,
+                        })?;
+                        self.others.push(counter);
+                        self.sets[set].others.push(self.others.len() - 1);
+                    }
+                    None => {
+                        let ring = self.add_ring(set, counter)?;
+                        self.sets[set].cpu_rings.push(ring);
+                    }
                 }
             }
         }
@@ -101,9 +222,9 @@ impl Events {
         }
     }
 
-    /// Opens an event on cgroup `dir` for every CPU, each with a ring of its
-    /// own so that records tell which cgroup they came from. Returns the
-    /// indexes of the new rings in [`Events::rings`].
+    /// Opens an event on cgroup `dir` for every CPU and set, each with a
+    /// ring of its own so that records tell which cgroup they came from.
+    /// Returns the indexes of the new rings in [`Events::rings`].
     pub(crate) fn open_cgroup(
         &mut self,
         dir: &File,
@@ -111,34 +232,37 @@ impl Events {
         config: &Config,
     ) -> Result<Range<usize>, Error> {
         let first = self.rings.len();
-        for cpu in 0..cpu_count() {
-            let mut b = builder(config, false);
-            // A cgroup event is per CPU and sees every task in the cgroup:
-            // there is nothing to inherit.
-            let counter =
-                b.inherit(false).observe_cgroup(dir).one_cpu(cpu).build().map_err(|e| {
-                    match e.raw_os_error() {
+        for set in 0..self.sets.len() {
+            for cpu in 0..cpu_count() {
+                let mut b = builder(config, self.sets[set].stacks, false);
+                // A cgroup event is per CPU and sees every task in the
+                // cgroup: there is nothing to inherit.
+                let counter = b.inherit(false).observe_cgroup(dir).one_cpu(cpu).build().map_err(
+                    |e| match e.raw_os_error() {
                         Some(libc::EACCES | libc::EPERM) => {
                             Error::CgroupDenied { name: name.into() }
                         }
                         _ => Error::OpenCgroup { name: name.into(), cpu, source: e },
-                    }
-                })?;
-            let ring = counter.sampled(ring_bytes(config)).map_err(Error::Ring)?;
-            self.rings.push(ring);
+                    },
+                )?;
+                self.add_ring(set, counter)?;
+            }
         }
         Ok(first..self.rings.len())
     }
 
-    /// Starts every event.
+    /// Starts the active set's events and the anchors.
     pub(crate) fn enable(&mut self) -> io::Result<()> {
-        for ring in &mut self.rings {
-            ring.enable()?;
+        let in_sets: Vec<usize> = self.sets.iter().flat_map(|s| s.others.clone()).collect();
+        for (i, anchor) in self.others.iter_mut().enumerate() {
+            if !in_sets.contains(&i) {
+                anchor.enable()?;
+            }
         }
-        for counter in &mut self.others {
-            counter.enable()?;
+        match self.sets.iter().position(|s| s.active) {
+            Some(active) => self.set_enabled(active, true),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Stops every event; what is in the rings stays there to be read.
@@ -146,13 +270,16 @@ impl Events {
         for ring in &mut self.rings {
             let _ = ring.disable();
         }
+        for handle in &self.ring_handles {
+            let _ = sys::set_enabled(handle, false);
+        }
         for counter in &mut self.others {
             let _ = counter.disable();
         }
     }
 }
 
-fn builder(config: &Config, on_exec: bool) -> Builder<'static> {
+fn builder(config: &Config, stacks: Stacks, on_exec: bool) -> Builder<'static> {
     let mut b = Builder::new(Software::CPU_CLOCK);
     b.sample_frequency(config.frequency)
         .sample(
@@ -177,11 +304,16 @@ fn builder(config: &Config, on_exec: bool) -> Builder<'static> {
         .exclude_hv(true)
         .enabled(false)
         .enable_on_exec(on_exec)
-        .wakeup_watermark(watermark(config));
-    if config.unwinds() {
+        .wakeup_watermark(watermark(stacks));
+    let copy = match stacks {
+        Stacks::FramePointers => None,
+        Stacks::Top => Some(TOP_BYTES),
+        Stacks::Copy => Some(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7),
+    };
+    if let Some(bytes) = copy {
         b.sample(SampleFlag::REGS_USER | SampleFlag::STACK_USER)
             .sample_regs_user(unwind::REGS_MASK)
-            .sample_stack_user(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7);
+            .sample_stack_user(bytes);
     }
     b
 }

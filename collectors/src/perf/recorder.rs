@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use firebox_symbolizer::{ModuleFile, Symbolizer};
 
 use super::events::Event;
-use super::open::Events;
+use super::open::{Events, Stacks};
 use super::procs::{self, list_threads, ProcessTable};
 use super::reader::{Batch, RingReader};
 use super::stacks::{self, Callchain, FrameCounts};
 use super::sys::HeldChild;
-use super::unwind::{StackUnwinder, UserRegs};
-use super::{Cgroup, Config, Error, Target};
+use super::unwind::{self, StackUnwinder, UserRegs};
+use super::{CallGraph, Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
 
 /// How often [`Recorder::poll`] looks whether the target still runs.
@@ -61,6 +61,14 @@ pub struct Stats {
     pub whole_stacks: u64,
     /// Samples that had a user stack at all.
     pub user_stacks: u64,
+    /// Samples whose user stack was unwound with CFI from a copy of it.
+    pub copied_stacks: u64,
+    /// Samples whose user stack is the kernel's frame-pointer walk, its
+    /// first frames mended from the top of the stack where it carried that.
+    pub frame_pointer_stacks: u64,
+    /// The module whose mapping made `--call-graph auto` turn from frame
+    /// pointers to stack copies: the first seen without frame pointers.
+    pub switched_by: Option<String>,
 }
 
 impl Stats {
@@ -160,7 +168,7 @@ impl Recorder {
         };
         let mut recorder = Recorder {
             config: config.clone(),
-            events: Events::new(),
+            events: Events::new(Stacks::FramePointers, None),
             child: None,
             pid: None,
             procs: ProcessTable::default(),
@@ -202,6 +210,8 @@ impl Recorder {
         }
         self.pid = Some(pid);
         self.procs.load_from_proc(pid);
+        let keeps = self.keep_frame_pointers(&[pid]);
+        self.plan(keeps);
 
         // Threads may start while we attach: open new ones until a pass
         // finds none; from then on `inherit` follows what they create.
@@ -240,6 +250,7 @@ impl Recorder {
     /// mappings from /proc; those that join later announce theirs through
     /// comm, fork and mmap records, which cgroup events carry too.
     fn attach_cgroups(&mut self, cgroups: &[Cgroup]) -> Result<(), Error> {
+        let mut found = Vec::new();
         for cgroup in cgroups {
             let dir = std::fs::File::open(&cgroup.dir).map_err(|source| Error::CgroupDir {
                 name: cgroup.name.clone(),
@@ -250,16 +261,55 @@ impl Recorder {
             if pids.is_empty() {
                 return Err(Error::EmptyCgroup(cgroup.name.clone()));
             }
-            let index = self.cgroups.len();
-            let rings = self.events.open_cgroup(&dir, &cgroup.name, &self.config)?;
             for pid in &pids {
                 self.procs.load_from_proc(*pid);
-                self.pid_cgroup.insert(*pid, index);
+                self.pid_cgroup.insert(*pid, found.len());
             }
+            found.push((cgroup, dir, pids));
+        }
+        let all: Vec<u32> = found.iter().flat_map(|(_, _, pids)| pids.iter().copied()).collect();
+        let keeps = self.keep_frame_pointers(&all);
+        self.plan(keeps);
+        for (cgroup, dir, pids) in found {
+            let rings = self.events.open_cgroup(&dir, &cgroup.name, &self.config)?;
             tracing::info!(cgroup = %cgroup.dir.display(), processes = pids.len(), "attached");
             self.cgroups.push(CgroupState { target: cgroup.clone(), rings, emptied: None });
         }
         self.events.enable().map_err(Error::Enable)
+    }
+
+    /// Whether every file mapped executable by `pids` keeps frame
+    /// pointers (files that cannot be read do not count against it).
+    fn keep_frame_pointers(&mut self, pids: &[u32]) -> bool {
+        if self.config.call_graph != CallGraph::Auto {
+            return false;
+        }
+        for &pid in pids {
+            let Some(process) = self.procs.get(pid) else { continue };
+            for mapping in process.mappings() {
+                if self.unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false) {
+                    tracing::debug!(pid, module = %mapping.module_name(), "no frame pointers");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Chooses what samples carry: with `--call-graph auto`, the top of
+    /// the stack only while every module keeps frame pointers
+    /// (`keep_frame_pointers`), with stack copies on standby for the first
+    /// one that does not.
+    fn plan(&mut self, keep_frame_pointers: bool) {
+        self.events = match self.config.call_graph {
+            CallGraph::Fp => Events::new(Stacks::FramePointers, None),
+            CallGraph::Dwarf => Events::new(Stacks::Copy, None),
+            CallGraph::Auto if keep_frame_pointers => {
+                tracing::info!("every module keeps frame pointers: sampling without stack copies");
+                Events::new(Stacks::Top, Some(Stacks::Copy))
+            }
+            CallGraph::Auto => Events::new(Stacks::Copy, None),
+        };
     }
 
     /// The names of the cgroup targets found empty so far, with the time
@@ -280,6 +330,9 @@ impl Recorder {
             .collect::<Result<_, _>>()
             .map_err(|_| Error::CommandNotFound(shown.clone()))?;
 
+        let keeps = self.config.call_graph == CallGraph::Auto
+            && StackUnwinder::program_keeps_frame_pointers(&path);
+        self.plan(keeps);
         let mut child = HeldChild::spawn(&c_path, &c_argv)
             .map_err(|source| Error::Spawn { command: shown.clone(), source })?;
         // The events count from the child's exec on; until the child is
@@ -412,7 +465,10 @@ impl Recorder {
     /// Queues the events of `batch` for processing.
     fn take(&mut self, batch: Batch) {
         self.drained_until = self.drained_until.max(batch.drained_at);
-        for (ring, event) in batch.events {
+        for (ring, mut event) in batch.events {
+            if let Event::Sample { stacks, .. } = &mut event {
+                *stacks = self.events.stacks_of(ring);
+            }
             let cgroup = self.cgroups.iter().position(|c| c.rings.contains(&ring));
             if let (Some(cgroup), Some(pid)) = (cgroup, event.pid()) {
                 self.pid_cgroup.insert(pid, cgroup);
@@ -445,10 +501,15 @@ impl Recorder {
 
     fn process(&mut self, event: Event) {
         match event {
-            Event::Sample { pid, tid, callchain, user, .. } => {
-                self.sample(pid, tid, &callchain, user)
+            Event::Sample { pid, tid, callchain, user, stacks, .. } => {
+                self.sample(pid, tid, &callchain, user, stacks)
             }
-            Event::Mmap { pid, mapping, .. } => self.procs.entry(pid).map(mapping),
+            Event::Mmap { pid, mapping, .. } => {
+                if self.events.on_standby(Stacks::Copy) {
+                    self.check_frame_pointers(pid, &mapping);
+                }
+                self.procs.entry(pid).map(mapping)
+            }
             Event::Comm { pid, tid, name, exec, .. } => {
                 let process = self.procs.entry(pid);
                 if exec {
@@ -477,7 +538,38 @@ impl Recorder {
         }
     }
 
-    fn sample(&mut self, pid: u32, tid: u32, raw: &[u64], user: Option<(UserRegs, Vec<u8>)>) {
+    /// Turns `--call-graph auto` to stack copies when `mapping` is of a
+    /// file without frame pointers.
+    fn check_frame_pointers(&mut self, pid: u32, mapping: &firebox_symbolizer::Mapping) {
+        let process = self.procs.entry(pid);
+        if self.unwinder.keeps_frame_pointers(pid, process, mapping) != Some(false) {
+            return;
+        }
+        let module = mapping.module_name();
+        match self.events.switch_to(Stacks::Copy) {
+            Ok(()) => tracing::info!(
+                pid,
+                %module,
+                "a module without frame pointers was mapped: sampling with stack copies from now on"
+            ),
+            Err(e) => tracing::warn!(
+                pid,
+                %module,
+                "a module without frame pointers was mapped, but the events with stack copies \
+                 could not be started ({e}): its stacks may be short"
+            ),
+        }
+        self.stats.switched_by.get_or_insert(module.to_string());
+    }
+
+    fn sample(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        raw: &[u64],
+        user: Option<(UserRegs, Vec<u8>)>,
+        stacks: Stacks,
+    ) {
         // pid 0 is the idle task: the event only counts the target's
         // threads, so such a record is noise.
         if pid == 0 {
@@ -488,15 +580,24 @@ impl Recorder {
         self.tids.insert(tid);
 
         let mut chain = Callchain::parse(raw);
-        if let Some((regs, stack)) = user.filter(|_| self.config.unwinds()) {
+        if let Some((regs, stack)) = user {
             let process = self.procs.entry(pid);
             if !process.maps_read && process.mapping(regs.ip).is_none() {
                 self.procs.load_from_proc(pid);
             }
             if let Some(process) = self.procs.get(pid) {
-                chain.user = self.unwinder.unwind(pid, process, regs, &stack);
-                chain.truncated = false;
+                let unwound = self.unwinder.unwind(pid, process, regs, &stack);
+                if stacks == Stacks::Copy {
+                    chain.user = unwound;
+                    chain.truncated = false;
+                    self.stats.copied_stacks += 1;
+                } else {
+                    chain.user = unwind::stitch(unwound, &chain.user);
+                }
             }
+        }
+        if stacks != Stacks::Copy && !chain.user.is_empty() {
+            self.stats.frame_pointer_stacks += 1;
         }
         if chain.truncated {
             self.stats.truncated += 1;

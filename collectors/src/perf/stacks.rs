@@ -56,9 +56,23 @@ pub(crate) struct FrameCounts {
 }
 
 /// Names of the functions a thread's stack starts in: a stack unwound down
-/// to one of them is whole.
-const ENTRY_POINTS: &[&str] =
-    &["_start", "start_thread", "clone", "clone3", "__clone", "__clone3", "runtime.goexit"];
+/// to one of them is whole. Go's goroutines start in `runtime.goexit`, its
+/// threads' own stacks in `runtime.mstart` or `runtime.rt0_go`; Go 1.17 on
+/// names their assembly versions with an `.abi0` suffix.
+const ENTRY_POINTS: &[&str] = &[
+    "_start",
+    "start_thread",
+    "clone",
+    "clone3",
+    "__clone",
+    "__clone3",
+    "runtime.goexit",
+    "runtime.goexit.abi0",
+    "runtime.mstart",
+    "runtime.mstart.abi0",
+    "runtime.rt0_go",
+    "runtime.rt0_go.abi0",
+];
 
 /// Whether a stack whose root-most user frame is `frame` reached its
 /// thread's entry point.

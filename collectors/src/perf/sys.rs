@@ -1,5 +1,6 @@
 //! The few system calls the sampler needs that no safe wrapper offers:
-//! redirecting one perf event's output into another's ring buffer, waiting
+//! redirecting one perf event's output into another's ring buffer, starting
+//! and stopping an event whose ring another thread owns, waiting
 //! for any of several rings, its own CPU time and descriptor limits, starting a command stopped before `exec` so its
 //! events can be opened first, and waiting for it.
 //!
@@ -21,6 +22,38 @@ pub(crate) fn set_output(fd: &impl AsRawFd, target: &impl AsRawFd) -> io::Result
     // for the duration of the call; the ioctl takes a plain integer.
     let rc =
         unsafe { perf_event_open_sys::ioctls::SET_OUTPUT(fd.as_raw_fd(), target.as_raw_fd() as _) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A second descriptor for the perf event `fd`, to start and stop it once
+/// the first has been handed to another thread.
+pub(crate) fn duplicate(fd: &impl AsRawFd) -> io::Result<OwnedFd> {
+    // SAFETY: `fd` is open for the duration of the call; F_DUPFD_CLOEXEC
+    // takes no pointer.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` was just returned by fcntl and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Starts or stops the perf event `fd`, and the events its threads'
+/// children inherited from it.
+pub(crate) fn set_enabled(fd: &OwnedFd, on: bool) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: `fd` is an open perf event descriptor owned by the caller; the
+    // ioctls take no pointer.
+    let rc = unsafe {
+        if on {
+            perf_event_open_sys::ioctls::ENABLE(fd, 0)
+        } else {
+            perf_event_open_sys::ioctls::DISABLE(fd, 0)
+        }
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

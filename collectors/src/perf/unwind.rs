@@ -55,7 +55,9 @@ struct UnwindFile {
     debug_frame: Option<Arc<[u8]>>,
     got: Option<Range<u64>>,
     /// Whether its code keeps frame pointers (see [`frame_pointers`]).
-    pub(crate) frame_pointers: bool,
+    frame_pointers: bool,
+    /// Whether it names a dynamic loader: libraries join it at run time.
+    interpreter: bool,
     /// (file offset range, virtual address) of each loadable segment.
     segments: Vec<(Range<u64>, u64)>,
 }
@@ -98,6 +100,7 @@ impl UnwindFile {
             eh_frame_hdr: section(".eh_frame_hdr"),
             debug_frame,
             frame_pointers,
+            interpreter: object.section_by_name(".interp").is_some(),
             got: object.section_by_name(".got").map(|s| s.address()..s.address() + s.size()),
             segments,
         })
@@ -216,6 +219,24 @@ impl StackUnwinder {
         out
     }
 
+    /// Whether the file of `mapping` keeps frame pointers; `None` when it
+    /// cannot be read (CFI could not help there either).
+    pub(crate) fn keeps_frame_pointers(
+        &mut self,
+        pid: u32,
+        process: &Process,
+        mapping: &Mapping,
+    ) -> Option<bool> {
+        self.file(pid, process, mapping).map(|f| f.frame_pointers)
+    }
+
+    /// Whether the program at `path`, about to be started, keeps frame
+    /// pointers in all its code: a static one that does. The libraries a
+    /// dynamic one will load are not known before it runs.
+    pub(crate) fn program_keeps_frame_pointers(path: &std::path::Path) -> bool {
+        UnwindFile::load(path, None).is_some_and(|f| f.frame_pointers && !f.interpreter)
+    }
+
     /// Forgets a process that exited.
     pub(crate) fn forget(&mut self, pid: u32) {
         self.processes.remove(&pid);
@@ -267,5 +288,41 @@ impl StackUnwinder {
             }
         }
         None
+    }
+}
+
+/// The user frames of a sample walked by the kernel with frame pointers
+/// (`walked`, leaf first), mended at the leaf with what CFI made of the
+/// top of the stack (`top`, leaf first). A frame-pointer walk starts at
+/// the frame `rbp` points to, so it skips the caller of a leaf that sets
+/// up no frame, and of a function still in its prologue; the copy holds
+/// that caller's return address. The walk takes over where the two meet,
+/// or right after what the copy gave.
+pub(crate) fn stitch(top: Vec<u64>, walked: &[u64]) -> Vec<u64> {
+    let Some(rest) = walked.get(1..).filter(|r| !r.is_empty()) else { return top };
+    let meet = top.iter().skip(1).position(|&a| a == rest[0]).map_or(top.len(), |i| i + 1);
+    let mut out = top;
+    out.truncate(meet);
+    out.extend_from_slice(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stitch;
+
+    #[test]
+    fn the_walk_takes_over_where_the_copy_meets_it() {
+        // A leaf without a frame: the walk skips its caller 0x20.
+        assert_eq!(
+            stitch(vec![0x10, 0x20, 0x30, 0x40], &[0x10, 0x30, 0x50]),
+            [0x10, 0x20, 0x30, 0x50]
+        );
+        // The copy ran out before meeting the walk: what it gave, then the walk.
+        assert_eq!(stitch(vec![0x10, 0x20], &[0x10, 0x30, 0x50]), [0x10, 0x20, 0x30, 0x50]);
+        // A leaf with its frame: the two agree from the first return address.
+        assert_eq!(stitch(vec![0x10, 0x30], &[0x10, 0x30, 0x50]), [0x10, 0x30, 0x50]);
+        // Nothing walked beyond the leaf: the copy alone.
+        assert_eq!(stitch(vec![0x10, 0x20], &[0x10]), [0x10, 0x20]);
     }
 }
