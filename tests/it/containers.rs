@@ -608,6 +608,53 @@ fn docker_exec_during_the_recording_shows_up() {
     assert!(summary["processes"].as_u64().unwrap() >= 2, "{summary:#}");
 }
 
+/// A Go service in a container keeps frame pointers: `auto` walks them, no
+/// stack is copied, and its stacks are whole. A `docker exec` of a static
+/// C program (whose libc has none) then turns the container's events to
+/// stack copies, and that program's stacks are whole too.
+#[test]
+fn a_go_container_is_walked_by_frame_pointers_until_exec_brings_a_module_without() {
+    let _turn = engine_turn();
+    let scratch = Scratch::new("go-fp");
+    let go = crate::call_graph::fpchain_binary();
+    let split = stripped_split();
+    let files = [
+        (go.to_path_buf(), "fpchain".to_string()),
+        (split.binary(), "split".to_string()),
+        (split.debug(), split.build_id_path()),
+    ];
+    let files: Vec<(&Path, &str)> = files.iter().map(|(p, d)| (p.as_path(), d.as_str())).collect();
+    let image = Image::build(unique("go-fp"), &context(&scratch, &files, &["/fpchain"]));
+    let container = Container::run(unique("go-fp"), &image, &[], &["30"]);
+
+    let (stacks, summary, _) = record(&scratch, &["--container", &container.0, "-d", "2s"]);
+    let leaf = format!(
+        "{};fpchain;runtime.goexit.abi0;runtime.main;main.main;main.outer;main.middle;main.leaf",
+        container.0
+    );
+    let total: u64 = stacks.values().sum();
+    assert!(stacks.get(&leaf).is_some_and(|&n| n * 100 >= total * 95), "{stacks:#?}");
+    assert_eq!(summary["stacks"]["unwound_from_copies"], 0, "{:#}", summary["stacks"]);
+    assert!(summary["stacks"]["switched_to_copies_by"].is_null(), "{:#}", summary["stacks"]);
+
+    let (stacks, summary, _) =
+        record_while(&scratch, &["--container", &container.0, "-d", "4s"], || {
+            std::thread::sleep(Duration::from_millis(500));
+            docker_ok(&["exec", "-d", &container.0, "/split", "2"]);
+        });
+    assert_eq!(summary["stacks"]["switched_to_copies_by"], "split", "{:#}", summary["stacks"]);
+    let prefix = format!("{};split;", container.0);
+    let (mut split_samples, mut whole) = (0, 0);
+    for (stack, &n) in stacks.iter().filter(|(s, _)| s.starts_with(&prefix)) {
+        split_samples += n;
+        if stack[prefix.len()..].starts_with("_start;") {
+            whole += n;
+        }
+    }
+    assert!(split_samples >= 100, "the exec'd program has {split_samples} samples: {stacks:#?}");
+    assert!(whole * 100 >= split_samples * 85, "{whole} of {split_samples} whole: {stacks:#?}");
+}
+
 /// A container that stops in the middle of the recording: what was
 /// collected is written, with a warning, and the exit code is 0.
 #[test]

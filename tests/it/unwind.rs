@@ -9,7 +9,7 @@ use crate::record::read_folded;
 use crate::support::{compile, describe, firebox, fixtures, Scratch};
 
 /// The `chain` workload, built once with -O2 and no frame pointers.
-fn chain_binary() -> &'static Path {
+pub fn chain_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("firebox-it-bin-{}", std::process::id()));
@@ -61,7 +61,11 @@ fn holds_in_order(stack: &str, chain: &[&[&str]]) -> bool {
 
 /// The share (0 to 100) of the samples holding `leaf` whose stack also
 /// holds one of the `chains` in order.
-fn whole_share(stacks: &BTreeMap<String, u64>, leaf: &str, chains: &[&[&[&str]]]) -> (f64, u64) {
+pub fn whole_share(
+    stacks: &BTreeMap<String, u64>,
+    leaf: &str,
+    chains: &[&[&[&str]]],
+) -> (f64, u64) {
     let mut with_leaf = 0;
     let mut whole = 0;
     for (stack, &n) in stacks {
@@ -76,11 +80,11 @@ fn whole_share(stacks: &BTreeMap<String, u64>, leaf: &str, chains: &[&[&[&str]]]
     (100.0 * whole as f64 / with_leaf.max(1) as f64, with_leaf)
 }
 
-const START: &[&str] = &["_start"];
-const CLONE: &[&str] = &["__clone3", "clone3", "__clone", "clone"];
-const QSORT: &[&str] = &["qsort", "qsort_r", "__qsort_r"];
-const MAIN_SORT: &[&[&str]] = &[START, &["main"], &["outer"], &["middle"], QSORT, &["compare"]];
-const THREAD_SORT: &[&[&str]] =
+pub const START: &[&str] = &["_start"];
+pub const CLONE: &[&str] = &["__clone3", "clone3", "__clone", "clone"];
+pub const QSORT: &[&str] = &["qsort", "qsort_r", "__qsort_r"];
+pub const MAIN_SORT: &[&[&str]] = &[START, &["main"], &["outer"], &["middle"], QSORT, &["compare"]];
+pub const THREAD_SORT: &[&[&str]] =
     &[CLONE, &["start_thread"], &["worker"], &["outer"], &["middle"], QSORT, &["compare"]];
 
 /// With DWARF unwinding at least 95% of the samples in `compare` hold the

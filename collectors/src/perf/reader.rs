@@ -21,7 +21,11 @@ use super::sys;
 
 /// How long the thread waits for a ring to reach its watermark before it
 /// empties the rings anyway.
-const TICK: Duration = Duration::from_millis(250);
+pub(crate) const TICK: Duration = Duration::from_millis(250);
+
+/// The same while stack copies wait on standby: the mapping that calls for
+/// them is read within a tenth of a second, not a quarter.
+pub(crate) const TICK_STANDBY: Duration = Duration::from_millis(50);
 
 /// How long the thread rests after each pass: rings of threads that have
 /// ended poll ready for ever, and must not turn the wait into a busy loop.
@@ -47,13 +51,14 @@ pub(crate) struct RingReader {
 }
 
 impl RingReader {
-    /// Starts a thread that owns `rings` and empties them until stopped.
-    pub(crate) fn start(rings: Vec<Sampler>) -> std::io::Result<Self> {
+    /// Starts a thread that owns `rings` and empties them until stopped,
+    /// at least once every `tick`.
+    pub(crate) fn start(rings: Vec<Sampler>, tick: Duration) -> std::io::Result<Self> {
         let (send, batches) = mpsc::channel();
         let (stopped, stop) = sys::pipe()?;
         let thread = std::thread::Builder::new()
             .name("firebox-rings".into())
-            .spawn(move || read_until_stopped(rings, &send, &stopped))?;
+            .spawn(move || read_until_stopped(rings, tick, &send, &stopped))?;
         Ok(RingReader { batches, stop: Some(stop), thread: Some(thread) })
     }
 
@@ -95,10 +100,15 @@ impl Drop for RingReader {
     }
 }
 
-fn read_until_stopped(mut rings: Vec<Sampler>, send: &Sender<Batch>, stop: &OwnedFd) {
+fn read_until_stopped(
+    mut rings: Vec<Sampler>,
+    tick: Duration,
+    send: &Sender<Batch>,
+    stop: &OwnedFd,
+) {
     let fds: Vec<RawFd> = rings.iter().map(AsRawFd::as_raw_fd).chain([stop.as_raw_fd()]).collect();
     loop {
-        let _ = sys::wait_readable(&fds, TICK);
+        let _ = sys::wait_readable(&fds, tick);
         // The other end is closed: readable, at end of file.
         let stopping = sys::wait_readable(&[stop.as_raw_fd()], Duration::ZERO).is_ok_and(|n| n > 0);
         if stopping {

@@ -16,7 +16,7 @@ use firebox_symbolizer::{ModuleFile, Symbolizer};
 use super::events::Event;
 use super::open::{Events, Stacks};
 use super::procs::{self, list_threads, ProcessTable};
-use super::reader::{Batch, RingReader};
+use super::reader::{self, Batch, RingReader};
 use super::stacks::{self, Callchain, FrameCounts};
 use super::sys::HeldChild;
 use super::unwind::{self, StackUnwinder, UserRegs};
@@ -192,7 +192,12 @@ impl Recorder {
             Target::Cgroups(cgroups) => recorder.attach_cgroups(cgroups)?,
         }
         let rings = std::mem::take(&mut recorder.events.rings);
-        recorder.reader = Some(RingReader::start(rings).map_err(Error::Ring)?);
+        let tick = if recorder.events.on_standby(Stacks::Copy) {
+            reader::TICK_STANDBY
+        } else {
+            reader::TICK
+        };
+        recorder.reader = Some(RingReader::start(rings, tick).map_err(Error::Ring)?);
         Ok(recorder)
     }
 
