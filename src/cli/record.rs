@@ -70,8 +70,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub per_thread: bool,
     /// How user stacks are walked: fp (frame pointers only), dwarf (unwind
-    /// a copy of the stack with DWARF CFI), auto (CFI where a module has it,
-    /// frame pointers elsewhere).
+    /// a copy of the stack with DWARF CFI), auto (frame pointers while every
+    /// module keeps them, stack copies from the first that does not).
     #[arg(long, value_enum, default_value_t = CallGraphArg::Auto)]
     pub call_graph: CallGraphArg,
     /// Bytes of user stack copied per sample for unwinding (8 to 65528;
@@ -90,7 +90,8 @@ pub enum CallGraphArg {
     Fp,
     /// DWARF CFI unwinding of a stack copy.
     Dwarf,
-    /// Whatever gives full stacks: CFI, frame pointers where there is none.
+    /// Full stacks at the lowest cost: frame pointers while every module
+    /// keeps them, stack copies once one does not.
     Auto,
 }
 

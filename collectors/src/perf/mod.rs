@@ -84,8 +84,10 @@ pub enum CallGraph {
     /// Unwind a copy of each sample's user stack with the modules' DWARF
     /// CFI (falling back to frame pointers in modules without CFI).
     Dwarf,
-    /// Full stacks everywhere: DWARF CFI where a module has it, frame
-    /// pointers where it has not.
+    /// Full stacks at the lowest cost: while every module the target maps
+    /// keeps frame pointers, the kernel's frame-pointer walk with the top
+    /// of the stack to mend the leaf; stack copies as with `Dwarf` from the
+    /// first module that does not.
     #[default]
     Auto,
 }
@@ -118,13 +120,6 @@ impl Default for Config {
             call_graph: CallGraph::Auto,
             stack_size: 16 * 1024,
         }
-    }
-}
-
-impl Config {
-    /// Whether samples carry registers and a stack copy to unwind.
-    pub fn unwinds(&self) -> bool {
-        self.call_graph != CallGraph::Fp
     }
 }
 

@@ -305,10 +305,11 @@ fn builder(config: &Config, stacks: Stacks, on_exec: bool) -> Builder<'static> {
         .enabled(false)
         .enable_on_exec(on_exec)
         .wakeup_watermark(watermark(stacks));
+    let size = config.stack_size.clamp(8, MAX_STACK_SIZE) & !7;
     let copy = match stacks {
         Stacks::FramePointers => None,
-        Stacks::Top => Some(TOP_BYTES),
-        Stacks::Copy => Some(config.stack_size.clamp(8, MAX_STACK_SIZE) & !7),
+        Stacks::Top => Some(TOP_BYTES.min(size)),
+        Stacks::Copy => Some(size),
     };
     if let Some(bytes) = copy {
         b.sample(SampleFlag::REGS_USER | SampleFlag::STACK_USER)
