@@ -198,3 +198,25 @@ fn a_go_pid_is_walked_by_frame_pointers() {
     assert!(stacks["frame_pointer_walks"].as_u64().unwrap() > 100, "{stacks:#}");
     assert!(stacks["whole_share"].as_f64().unwrap() >= 0.95, "{stacks:#}");
 }
+
+/// Stacks deeper than the kernel's frame-pointer walk goes (300 calls of
+/// recursion, against kernel.perf_event_max_stack's 127): the first one cut
+/// short turns `auto` to stack copies, which reach `_start`.
+#[test]
+fn a_stack_deeper_than_the_kernel_walks_turns_auto_to_stack_copies() {
+    let _turn = crate::support::cpu_turn();
+    let bin = bin_dir().join("fpleaf-deep");
+    let flags = [
+        "-DDEPTH=300",
+        "-O2",
+        "-fno-omit-frame-pointer",
+        "-fno-stack-protector",
+        "-static",
+        "-nostdlib",
+    ];
+    compile(&[fixtures().join("workloads/fpleaf.c")], &bin, &flags);
+    let deep = record("cg-deep", "auto", &[&bin]);
+    let why = deep.summary["switched_to_copies_by"].as_str().unwrap_or_default();
+    assert!(why.contains("deeper than the kernel walks"), "{}", deep.summary);
+    assert!(deep.count("whole") * 100 >= deep.count("with_user_frames") * 90, "{}", deep.summary);
+}

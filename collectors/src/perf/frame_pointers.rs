@@ -43,8 +43,11 @@ pub(crate) fn kept<'data, R: object::ReadRef<'data>>(
         (None, None) => return true,
     };
     match counts {
+        // Rules that cannot all be read say nothing for certain; stack
+        // copies lose nothing where frame pointers would have done.
+        Counts { unreadable: true, .. } => false,
         Counts { functions: 0, .. } => true,
-        Counts { functions, with_frame_pointer } => with_frame_pointer * 3 >= functions * 2,
+        Counts { functions, with_frame_pointer, .. } => with_frame_pointer * 3 >= functions * 2,
     }
 }
 
@@ -52,6 +55,8 @@ pub(crate) fn kept<'data, R: object::ReadRef<'data>>(
 struct Counts {
     functions: u64,
     with_frame_pointer: u64,
+    /// An entry could not be parsed.
+    unreadable: bool,
 }
 
 fn count<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(
@@ -60,13 +65,31 @@ fn count<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(
 ) -> Counts {
     let mut counts = Counts::default();
     let mut entries = section.entries(bases);
-    while let Ok(Some(entry)) = entries.next() {
+    loop {
+        let entry = match entries.next() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            Err(_) => {
+                counts.unreadable = true;
+                break;
+            }
+        };
         let CieOrFde::Fde(partial) = entry else { continue };
-        let Ok(fde) = partial.parse(S::cie_from_offset) else { continue };
+        let Ok(fde) = partial.parse(S::cie_from_offset) else {
+            counts.unreadable = true;
+            continue;
+        };
         let mut frame = Cfa::None;
         let mut instructions = fde.instructions(section, bases);
-        while let Ok(Some(instruction)) = instructions.next() {
-            frame = frame.max(Cfa::of(&instruction));
+        loop {
+            match instructions.next() {
+                Ok(Some(instruction)) => frame = frame.max(Cfa::of(&instruction)),
+                Ok(None) => break,
+                Err(_) => {
+                    counts.unreadable = true;
+                    break;
+                }
+            }
         }
         match frame {
             // A leaf that sets up no frame, and the entry point, leave the
@@ -166,6 +189,25 @@ mod tests {
     #[test]
     fn a_build_without_frame_pointers_does_not() {
         assert!(!kept_by(&build("nofp", &["-O2", "-fomit-frame-pointer"])));
+    }
+
+    /// A build without frame pointers whose first CIE is unreadable (its
+    /// version byte made 9) is not taken for one that keeps them.
+    #[test]
+    fn unreadable_rules_are_no_yes() {
+        let path = build("badcie", &["-O2", "-fomit-frame-pointer"]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let offset = {
+            let object = object::File::parse(&*bytes).unwrap();
+            let eh_frame = object.section_by_name(".eh_frame").unwrap();
+            eh_frame.file_range().unwrap().0 as usize
+        };
+        // length (4 bytes), CIE id (4), version (1).
+        assert_eq!(bytes[offset + 8], 1, "the first entry of .eh_frame is a version 1 CIE");
+        bytes[offset + 8] = 9;
+        let patched = path.with_file_name("chain-badcie");
+        std::fs::write(&patched, bytes).unwrap();
+        assert!(!kept_by(&patched));
     }
 
     /// Debian builds its libc without frame pointers; a static binary holds

@@ -66,8 +66,9 @@ pub struct Stats {
     /// Samples whose user stack is the kernel's frame-pointer walk, its
     /// first frames mended from the top of the stack where it carried that.
     pub frame_pointer_stacks: u64,
-    /// The module whose mapping made `--call-graph auto` turn from frame
-    /// pointers to stack copies: the first seen without frame pointers.
+    /// What made `--call-graph auto` turn from frame pointers to stack
+    /// copies: the first module seen without frame pointers, or a stack
+    /// deeper than the kernel's frame-pointer walk goes.
     pub switched_by: Option<String>,
 }
 
@@ -545,24 +546,23 @@ impl Recorder {
     /// file without frame pointers.
     fn check_frame_pointers(&mut self, pid: u32, mapping: &firebox_symbolizer::Mapping) {
         let process = self.procs.entry(pid);
-        if self.unwinder.keeps_frame_pointers(pid, process, mapping) != Some(false) {
-            return;
+        if self.unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false) {
+            self.turn_to_copies(pid, mapping.module_name().to_string());
         }
-        let module = mapping.module_name();
+    }
+
+    /// Starts the events with stack copies on standby, for the rest of the
+    /// recording; `why` is what called for them.
+    fn turn_to_copies(&mut self, pid: u32, why: String) {
         match self.events.switch_to(Stacks::Copy) {
-            Ok(()) => tracing::info!(
-                pid,
-                %module,
-                "a module without frame pointers was mapped: sampling with stack copies from now on"
-            ),
+            Ok(()) => tracing::info!(pid, %why, "sampling with stack copies from now on"),
             Err(e) => tracing::warn!(
                 pid,
-                %module,
-                "a module without frame pointers was mapped, but the events with stack copies \
-                 could not be started ({e}): its stacks may be short"
+                %why,
+                "the events with stack copies could not be started ({e}): stacks may be short"
             ),
         }
-        self.stats.switched_by.get_or_insert(module.to_string());
+        self.stats.switched_by.get_or_insert(why);
     }
 
     fn sample(
@@ -601,6 +601,13 @@ impl Recorder {
         }
         if stacks != Stacks::Copy && !chain.user.is_empty() {
             self.stats.frame_pointer_stacks += 1;
+        }
+        // The kernel stops its walk at kernel.perf_event_max_stack frames;
+        // a stack copy goes as deep as its bytes.
+        if stacks == Stacks::Top && chain.truncated && self.events.on_standby(Stacks::Copy) {
+            let why =
+                format!("a stack deeper than the kernel walks ({} frames)", stacks::MAX_STACK);
+            self.turn_to_copies(pid, why);
         }
         if chain.truncated {
             self.stats.truncated += 1;
