@@ -18,19 +18,22 @@ use gimli::{
     BaseAddresses, CallFrameInstruction, CieOrFde, DebugFrame, EhFrame, LittleEndian, Register,
     UnwindSection, X86_64,
 };
-use object::{Object, ObjectSection};
+use object::Object;
 
-/// What a module's unwind rules say about its frame pointers.
-pub(crate) fn kept<'data, R: object::ReadRef<'data>>(
-    object: &object::File<'data, R>,
+/// Whether `object` is a Go program, which keeps frame pointers on x86_64
+/// whatever its rules say.
+pub(crate) fn is_go<'data, R: object::ReadRef<'data>>(object: &object::File<'data, R>) -> bool {
+    let go = [".go.buildinfo", ".gopclntab", ".note.go.buildid"];
+    go.iter().any(|name| object.section_by_name(name).is_some())
+}
+
+/// What a module's unwind rules say about its frame pointers: `eh_frame`
+/// with its address, or `debug_frame`; `text` is the address of `.text`.
+pub(crate) fn kept(
+    text: u64,
     eh_frame: Option<(&Range<u64>, &[u8])>,
     debug_frame: Option<&[u8]>,
 ) -> bool {
-    let go = [".go.buildinfo", ".gopclntab", ".note.go.buildid"];
-    if go.iter().any(|name| object.section_by_name(name).is_some()) {
-        return true;
-    }
-    let text = object.section_by_name(".text").map_or(0, |s| s.address());
     let counts = match (eh_frame, debug_frame) {
         (Some((range, data)), _) => {
             let bases = BaseAddresses::default().set_eh_frame(range.start).set_text(text);
@@ -143,6 +146,7 @@ mod tests {
     use std::process::Command;
 
     use object::read::ReadCache;
+    use object::ObjectSection;
 
     use super::*;
 
@@ -156,11 +160,13 @@ mod tests {
         };
         let eh_frame = section(".eh_frame");
         let debug_frame = section(".debug_frame");
-        kept(
-            &object,
-            eh_frame.as_ref().map(|(r, d)| (r, d.as_slice())),
-            debug_frame.as_ref().map(|(_, d)| d.as_slice()),
-        )
+        let text = object.section_by_name(".text").map_or(0, |s| s.address());
+        is_go(&object)
+            || kept(
+                text,
+                eh_frame.as_ref().map(|(r, d)| (r, d.as_slice())),
+                debug_frame.as_ref().map(|(_, d)| d.as_slice()),
+            )
     }
 
     /// The chain workload built with `flags` into a directory of its own.

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use firebox_symbolizer::{mapped_file_candidates, Mapping, MappingKind};
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -54,8 +54,11 @@ struct UnwindFile {
     eh_frame_hdr: Option<(Range<u64>, Arc<[u8]>)>,
     debug_frame: Option<Arc<[u8]>>,
     got: Option<Range<u64>>,
-    /// Whether its code keeps frame pointers (see [`frame_pointers`]).
-    frame_pointers: bool,
+    /// A Go program: it keeps frame pointers.
+    go: bool,
+    /// Whether its code keeps frame pointers, read from its rules when
+    /// first asked (see [`frame_pointers`]).
+    frame_pointers: OnceLock<bool>,
     /// Whether it names a dynamic loader: libraries join it at run time.
     interpreter: bool,
     /// (file offset range, virtual address) of each loadable segment.
@@ -89,21 +92,29 @@ impl UnwindFile {
             .collect();
         let eh_frame = section(".eh_frame");
         let debug_frame = section(".debug_frame").map(|(_, d)| d);
-        let frame_pointers = frame_pointers::kept(
-            &object,
-            eh_frame.as_ref().map(|(r, d)| (r, &**d)),
-            debug_frame.as_deref(),
-        );
         Some(UnwindFile {
             text: section(".text"),
             eh_frame,
             eh_frame_hdr: section(".eh_frame_hdr"),
             debug_frame,
-            frame_pointers,
+            go: frame_pointers::is_go(&object),
+            frame_pointers: OnceLock::new(),
             interpreter: object.section_by_name(".interp").is_some(),
             got: object.section_by_name(".got").map(|s| s.address()..s.address() + s.size()),
             segments,
         })
+    }
+
+    /// Whether its code keeps frame pointers.
+    fn keeps_frame_pointers(&self) -> bool {
+        self.go
+            || *self.frame_pointers.get_or_init(|| {
+                frame_pointers::kept(
+                    self.text.as_ref().map_or(0, |(r, _)| r.start),
+                    self.eh_frame.as_ref().map(|(r, d)| (r, &**d)),
+                    self.debug_frame.as_deref(),
+                )
+            })
     }
 
     /// What to add to a file's virtual addresses to get where they are in
@@ -227,14 +238,14 @@ impl StackUnwinder {
         process: &Process,
         mapping: &Mapping,
     ) -> Option<bool> {
-        self.file(pid, process, mapping).map(|f| f.frame_pointers)
+        self.file(pid, process, mapping).map(|f| f.keeps_frame_pointers())
     }
 
     /// Whether the program at `path`, about to be started, keeps frame
     /// pointers in all its code: a static one that does. The libraries a
     /// dynamic one will load are not known before it runs.
     pub(crate) fn program_keeps_frame_pointers(path: &std::path::Path) -> bool {
-        UnwindFile::load(path, None).is_some_and(|f| f.frame_pointers && !f.interpreter)
+        UnwindFile::load(path, None).is_some_and(|f| !f.interpreter && f.keeps_frame_pointers())
     }
 
     /// Forgets a process that exited.
