@@ -73,6 +73,7 @@ def main():
     names = list(commands)
     ratios = {name: [] for name in names[1:]}
     per_sample = {"firebox auto": [], "firebox dwarf": []}
+    share = {"firebox auto": [], "firebox dwarf": []}
     for i in range(args.runs):
         order = names[i % len(names):] + names[:i % len(names)]
         elapsed = {}
@@ -80,11 +81,13 @@ def main():
             r = run(commands[name])
             elapsed[name] = value_of("elapsed", r.stderr)
             if name in per_sample:
-                cpu = re.search(r"CPU firebox used while recording cpu_ms=(\d+)", r.stderr)
+                cpu = re.search(r"CPU firebox used while recording cpu_ms=(\d+) "
+                                r"recording_ms=(\d+)", r.stderr)
                 samples = re.search(r"firebox: (\d+) samples", r.stderr)
                 if "auto" in name and "without stack copies" not in r.stderr:
                     sys.exit(f"auto did not sample without stack copies:\n{r.stderr}")
                 per_sample[name].append(int(cpu.group(1)) * 1000 / int(samples.group(1)))
+                share[name].append(int(cpu.group(1)) / (int(cpu.group(2)) * os.cpu_count()))
         for name in ratios:
             ratios[name].append(elapsed[name] / elapsed["none"])
         print(f"round {i + 1}: unprofiled {elapsed['none']:.3f} s, " + ", ".join(
@@ -95,8 +98,8 @@ def main():
     for name, values in ratios.items():
         print(f"slowdown under {name:14} {interval(values)}")
     for name, values in per_sample.items():
-        print(f"firebox's CPU per sample while recording, {name}: "
-              f"{statistics.median(values):.1f} us")
+        print(f"firebox's CPU while recording, {name}: {statistics.median(values):.1f} us "
+              f"per sample, {100 * statistics.median(share[name]):.2f}% of all cores")
 
 
 if __name__ == "__main__":
