@@ -489,14 +489,19 @@ impl Recorder {
         let rest = self.pending.split_off(ready);
         let ready = std::mem::replace(&mut self.pending, rest);
         // A main thread may exit while the others work on, and the process
-        // then has no /proc/PID/root of its own: looked at before any of
-        // the pass's samples are named, and only then.
-        for event in &ready {
-            if let Event::Exit { pid, tid, .. } = *event {
-                if pid == tid {
-                    self.procs.check_root(pid);
-                }
-            }
+        // then has no /proc/PID/root of its own: looked at once per pass
+        // before the pass's samples are unwound and named (its exit record
+        // goes to the exiting thread's own events, which end with it, so it
+        // cannot be waited for).
+        let sampled: HashSet<u32> = ready
+            .iter()
+            .filter_map(|e| match e {
+                Event::Sample { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        for pid in sampled {
+            self.procs.check_root(pid);
         }
         for event in ready {
             self.process(event);
