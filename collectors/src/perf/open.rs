@@ -1,5 +1,6 @@
-//! Opening the `cpu-clock` events on a target's threads, one ring buffer per
-//! CPU.
+//! Opening the `cpu-clock` events on a target's threads or cgroups: one ring
+//! buffer per CPU for each set of events alike (and per cgroup), and with
+//! `--call-graph auto` a second set, stopped, to switch to.
 
 use std::fs::File;
 use std::io;
@@ -132,7 +133,10 @@ impl Events {
             match self.rings.get_mut(ring) {
                 Some(ring) if on => ring.enable()?,
                 Some(ring) => ring.disable()?,
-                None => sys::set_enabled(&self.ring_handles[ring], on)?,
+                None => match self.ring_handles.get(ring) {
+                    Some(handle) => sys::set_enabled(handle, on)?,
+                    None => return Err(io::Error::other("no descriptor kept for the ring")),
+                },
             }
         }
         for &other in &set.others {
