@@ -625,7 +625,8 @@ fn a_go_container_is_walked_by_frame_pointers_until_exec_brings_a_module_without
     ];
     let files: Vec<(&Path, &str)> = files.iter().map(|(p, d)| (p.as_path(), d.as_str())).collect();
     let image = Image::build(unique("go-fp"), &context(&scratch, &files, &["/fpchain"]));
-    let container = Container::run(unique("go-fp"), &image, &[], &["30"]);
+    let label = format!("firebox-test-go-fp={}", std::process::id());
+    let container = Container::run(unique("go-fp"), &image, &["--label", &label], &["30"]);
 
     let (stacks, summary, _) = record(&scratch, &["--container", &container.0, "-d", "2s"]);
     let leaf = format!(
@@ -653,6 +654,25 @@ fn a_go_container_is_walked_by_frame_pointers_until_exec_brings_a_module_without
     }
     assert!(split_samples >= 100, "the exec'd program has {split_samples} samples: {stacks:#?}");
     assert!(whole * 100 >= split_samples * 85, "{whole} of {split_samples} whole: {stacks:#?}");
+
+    // Each container goes its own way: beside one running the C program
+    // from the start, the Go container is still walked by frame pointers
+    // (once the program exec'd into it has ended).
+    let ended = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !docker_ok(&["top", &container.0]).contains("/split")
+    });
+    assert!(ended, "the exec'd /split still runs in {}", container.0);
+    let options = ["--label", label.as_str(), "--entrypoint", "/split"];
+    let _c = Container::run(unique("go-fp-c"), &image, &options, &["20"]);
+    let (stacks, summary, output) = record(&scratch, &["--label", &label, "-d", "3s"]);
+    let counts = &summary["stacks"];
+    let walks = counts["frame_pointer_walks"].as_u64().unwrap();
+    assert!(walks >= 100, "{counts:#}\n{}", describe(&output));
+    assert!(counts["unwound_from_copies"].as_u64().unwrap() >= 100, "{counts:#}");
+    assert!(counts["switched_to_copies_by"].is_null(), "{counts:#}");
+    let go_samples: u64 = stacks.iter().filter(|(s, _)| s.starts_with(&leaf)).map(|(_, n)| n).sum();
+    assert!(go_samples >= 100, "{stacks:#?}");
 }
 
 /// A container that stops in the middle of the recording: what was

@@ -49,6 +49,8 @@ pub(crate) const TOP_BYTES: u32 = 512;
 
 /// Events opened alike, started and stopped together.
 struct Set {
+    /// The group it belongs to: the target's threads, or one cgroup.
+    group: usize,
     stacks: Stacks,
     /// Whether it samples now; a set on standby waits to be switched to.
     active: bool,
@@ -72,31 +74,46 @@ pub(crate) struct Events {
     /// What the samples of each ring carry, by ring index.
     ring_stacks: Vec<Stacks>,
     /// A second descriptor of each ring's event, to start and stop it once
-    /// the ring reader owns the ring; only with a set on standby.
-    ring_handles: Vec<OwnedFd>,
+    /// the ring reader owns the ring; only in groups with a set on standby.
+    ring_handles: Vec<Option<OwnedFd>>,
     sets: Vec<Set>,
+    groups: usize,
 }
 
 impl Events {
-    /// Events whose samples carry `active`, with a set carrying `standby`
-    /// opened beside it, stopped, to switch to during the recording.
-    pub(crate) fn new(active: Stacks, standby: Option<Stacks>) -> Self {
+    pub(crate) fn new() -> Self {
+        Events {
+            rings: Vec::new(),
+            others: Vec::new(),
+            ring_stacks: Vec::new(),
+            ring_handles: Vec::new(),
+            sets: Vec::new(),
+            groups: 0,
+        }
+    }
+
+    /// A group of events (for the target's threads, or for one cgroup)
+    /// whose samples carry `active`, with a set carrying `standby` opened
+    /// beside it, stopped, to switch to during the recording.
+    pub(crate) fn add_group(&mut self, active: Stacks, standby: Option<Stacks>) -> usize {
+        let group = self.groups;
+        self.groups += 1;
         let set = |stacks, active| Set {
+            group,
             stacks,
             active,
             cpu_rings: Vec::new(),
             rings: Vec::new(),
             others: Vec::new(),
         };
-        let mut sets = vec![set(active, true)];
-        sets.extend(standby.map(|s| set(s, false)));
-        Events {
-            rings: Vec::new(),
-            others: Vec::new(),
-            ring_stacks: Vec::new(),
-            ring_handles: Vec::new(),
-            sets,
-        }
+        self.sets.push(set(active, true));
+        self.sets.extend(standby.map(|s| set(s, false)));
+        group
+    }
+
+    /// The sets of `group`, by index in `sets`.
+    fn sets_of(&self, group: usize) -> Vec<usize> {
+        (0..self.sets.len()).filter(|&i| self.sets[i].group == group).collect()
     }
 
     /// What the samples of ring `index` carry.
@@ -104,19 +121,26 @@ impl Events {
         self.ring_stacks.get(ring).copied().unwrap_or(Stacks::FramePointers)
     }
 
-    /// Whether a set carrying `stacks` waits on standby.
-    pub(crate) fn on_standby(&self, stacks: Stacks) -> bool {
-        self.sets.iter().any(|s| !s.active && s.stacks == stacks)
+    /// Whether a set of `group` carrying `stacks` waits on standby; any
+    /// group's with `None`.
+    pub(crate) fn on_standby(&self, group: Option<usize>, stacks: Stacks) -> bool {
+        self.sets
+            .iter()
+            .filter(|s| group.is_none_or(|g| s.group == g))
+            .any(|s| !s.active && s.stacks == stacks)
     }
 
-    /// Stops the active set and starts the one on standby that carries
-    /// `stacks`; the events the target's threads inherited follow.
-    pub(crate) fn switch_to(&mut self, stacks: Stacks) -> io::Result<()> {
-        let Some(next) = self.sets.iter().position(|s| !s.active && s.stacks == stacks) else {
+    /// Stops the active set of `group` and starts the one on standby that
+    /// carries `stacks`; the events the target's threads inherited follow.
+    pub(crate) fn switch_to(&mut self, group: usize, stacks: Stacks) -> io::Result<()> {
+        let sets = self.sets_of(group);
+        let Some(next) =
+            sets.iter().copied().find(|&i| !self.sets[i].active && self.sets[i].stacks == stacks)
+        else {
             return Ok(());
         };
         // Stop first: a moment without samples, rather than two of one.
-        for i in 0..self.sets.len() {
+        for i in sets {
             if self.sets[i].active {
                 self.set_enabled(i, false)?;
                 self.sets[i].active = false;
@@ -133,7 +157,7 @@ impl Events {
             match self.rings.get_mut(ring) {
                 Some(ring) if on => ring.enable()?,
                 Some(ring) => ring.disable()?,
-                None => match self.ring_handles.get(ring) {
+                None => match self.ring_handles.get(ring).and_then(Option::as_ref) {
                     Some(handle) => sys::set_enabled(handle, on)?,
                     None => return Err(io::Error::other("no descriptor kept for the ring")),
                 },
@@ -153,21 +177,22 @@ impl Events {
     fn add_ring(&mut self, set: usize, counter: Counter) -> Result<usize, Error> {
         let stacks = self.sets[set].stacks;
         let ring = counter.sampled(ring_bytes(stacks)).map_err(Error::Ring)?;
-        if self.sets.len() > 1 {
-            self.ring_handles.push(sys::duplicate(&ring).map_err(Error::Ring)?);
-        }
+        let switches = self.sets_of(self.sets[set].group).len() > 1;
+        let handle = switches.then(|| sys::duplicate(&ring)).transpose().map_err(Error::Ring)?;
+        self.ring_handles.push(handle);
         self.rings.push(ring);
         self.ring_stacks.push(stacks);
         self.sets[set].rings.push(self.rings.len() - 1);
         Ok(self.rings.len() - 1)
     }
 
-    /// Opens an event on thread `tid` for every CPU and set, children
-    /// included. With `on_exec` the active set starts counting when the
+    /// Opens an event on thread `tid` for every CPU and set of `group`,
+    /// children included. With `on_exec` the active set starts counting when the
     /// thread calls `exec`; otherwise the events start disabled until
     /// [`Events::enable`].
     pub(crate) fn open_thread(
         &mut self,
+        group: usize,
         tid: u32,
         config: &Config,
         on_exec: bool,
@@ -186,7 +211,7 @@ impl Events {
             .build()
             .map_err(|e| self.open_error(e, tid, 0, config))?;
         self.others.push(anchor);
-        for set in 0..self.sets.len() {
+        for set in self.sets_of(group) {
             let (stacks, active) = (self.sets[set].stacks, self.sets[set].active);
             for cpu in 0..cpu_count() {
                 let counter = builder(config, stacks, on_exec && active)
@@ -226,17 +251,18 @@ impl Events {
         }
     }
 
-    /// Opens an event on cgroup `dir` for every CPU and set, each with a
+    /// Opens an event on cgroup `dir` for every CPU and set of `group`, each with a
     /// ring of its own so that records tell which cgroup they came from.
     /// Returns the indexes of the new rings in [`Events::rings`].
     pub(crate) fn open_cgroup(
         &mut self,
+        group: usize,
         dir: &File,
         name: &str,
         config: &Config,
     ) -> Result<Range<usize>, Error> {
         let first = self.rings.len();
-        for set in 0..self.sets.len() {
+        for set in self.sets_of(group) {
             for cpu in 0..cpu_count() {
                 let mut b = builder(config, self.sets[set].stacks, false);
                 // A cgroup event is per CPU and sees every task in the
@@ -263,10 +289,12 @@ impl Events {
                 anchor.enable()?;
             }
         }
-        match self.sets.iter().position(|s| s.active) {
-            Some(active) => self.set_enabled(active, true),
-            None => Ok(()),
+        for set in 0..self.sets.len() {
+            if self.sets[set].active {
+                self.set_enabled(set, true)?;
+            }
         }
+        Ok(())
     }
 
     /// Stops every event; what is in the rings stays there to be read.
@@ -274,7 +302,7 @@ impl Events {
         for ring in &mut self.rings {
             let _ = ring.disable();
         }
-        for handle in &self.ring_handles {
+        for handle in self.ring_handles.iter().flatten() {
             let _ = sys::set_enabled(handle, false);
         }
         for counter in &mut self.others {

@@ -135,6 +135,8 @@ struct CgroupState {
     target: Cgroup,
     /// Its rings in [`Events::rings`].
     rings: Range<usize>,
+    /// Its group of events.
+    group: usize,
     /// When it was found empty.
     emptied: Option<Instant>,
 }
@@ -169,7 +171,7 @@ impl Recorder {
         };
         let mut recorder = Recorder {
             config: config.clone(),
-            events: Events::new(Stacks::FramePointers, None),
+            events: Events::new(),
             child: None,
             pid: None,
             procs: ProcessTable::default(),
@@ -193,7 +195,7 @@ impl Recorder {
             Target::Cgroups(cgroups) => recorder.attach_cgroups(cgroups)?,
         }
         let rings = std::mem::take(&mut recorder.events.rings);
-        let tick = if recorder.events.on_standby(Stacks::Copy) {
+        let tick = if recorder.events.on_standby(None, Stacks::Copy) {
             reader::TICK_STANDBY
         } else {
             reader::TICK
@@ -217,7 +219,7 @@ impl Recorder {
         self.pid = Some(pid);
         self.procs.load_from_proc(pid);
         let keeps = self.keep_frame_pointers(&[pid]);
-        self.plan(keeps);
+        let group = self.plan(keeps, &format!("pid {pid}"));
 
         // Threads may start while we attach: open new ones until a pass
         // finds none; from then on `inherit` follows what they create.
@@ -233,7 +235,7 @@ impl Recorder {
                 break;
             }
             for tid in new {
-                match self.events.open_thread(tid, &self.config, false) {
+                match self.events.open_thread(group, tid, &self.config, false) {
                     // The thread ended between listing and opening, or it is
                     // a main thread that exited while the others work on.
                     Err(Error::NoSuchProcess(_)) => {}
@@ -273,13 +275,14 @@ impl Recorder {
             }
             found.push((cgroup, dir, pids));
         }
-        let all: Vec<u32> = found.iter().flat_map(|(_, _, pids)| pids.iter().copied()).collect();
-        let keeps = self.keep_frame_pointers(&all);
-        self.plan(keeps);
+        // Each cgroup goes its own way: one whose modules all keep frame
+        // pointers is walked by them while another copies stacks.
         for (cgroup, dir, pids) in found {
-            let rings = self.events.open_cgroup(&dir, &cgroup.name, &self.config)?;
+            let keeps = self.keep_frame_pointers(&pids);
+            let group = self.plan(keeps, &cgroup.name);
+            let rings = self.events.open_cgroup(group, &dir, &cgroup.name, &self.config)?;
             tracing::info!(cgroup = %cgroup.dir.display(), processes = pids.len(), "attached");
-            self.cgroups.push(CgroupState { target: cgroup.clone(), rings, emptied: None });
+            self.cgroups.push(CgroupState { target: cgroup.clone(), rings, group, emptied: None });
         }
         self.events.enable().map_err(Error::Enable)
     }
@@ -302,20 +305,30 @@ impl Recorder {
         true
     }
 
-    /// Chooses what samples carry: with `--call-graph auto`, the top of
-    /// the stack only while every module keeps frame pointers
-    /// (`keep_frame_pointers`), with stack copies on standby for the first
-    /// one that does not.
-    fn plan(&mut self, keep_frame_pointers: bool) {
-        self.events = match self.config.call_graph {
-            CallGraph::Fp => Events::new(Stacks::FramePointers, None),
-            CallGraph::Dwarf => Events::new(Stacks::Copy, None),
+    /// Chooses what the samples of a new group of events carry: with
+    /// `--call-graph auto`, the top of the stack only while every module
+    /// keeps frame pointers (`keep_frame_pointers`), with stack copies on
+    /// standby for the first one that does not. Returns the group.
+    fn plan(&mut self, keep_frame_pointers: bool, target: &str) -> usize {
+        let (active, standby) = match self.config.call_graph {
+            CallGraph::Fp => (Stacks::FramePointers, None),
+            CallGraph::Dwarf => (Stacks::Copy, None),
             CallGraph::Auto if keep_frame_pointers => {
-                tracing::info!("every module keeps frame pointers: sampling without stack copies");
-                Events::new(Stacks::Top, Some(Stacks::Copy))
+                tracing::info!(
+                    target,
+                    "every module keeps frame pointers: sampling without stack copies"
+                );
+                (Stacks::Top, Some(Stacks::Copy))
             }
-            CallGraph::Auto => Events::new(Stacks::Copy, None),
+            CallGraph::Auto => (Stacks::Copy, None),
         };
+        self.events.add_group(active, standby)
+    }
+
+    /// The group of events that samples `pid`: its cgroup's, or the one
+    /// of the target's threads.
+    fn group_of(&self, pid: u32) -> usize {
+        self.pid_cgroup.get(&pid).and_then(|&i| self.cgroups.get(i)).map_or(0, |c| c.group)
     }
 
     /// The names of the cgroup targets found empty so far, with the time
@@ -338,12 +351,12 @@ impl Recorder {
 
         let keeps = self.config.call_graph == CallGraph::Auto
             && StackUnwinder::program_keeps_frame_pointers(&path);
-        self.plan(keeps);
+        let group = self.plan(keeps, &shown);
         let mut child = HeldChild::spawn(&c_path, &c_argv)
             .map_err(|source| Error::Spawn { command: shown.clone(), source })?;
         // The events count from the child's exec on; until the child is
         // released it runs nothing worth sampling.
-        self.events.open_thread(child.pid, &self.config, true)?;
+        self.events.open_thread(group, child.pid, &self.config, true)?;
         self.preload();
         child.release().map_err(|source| Error::Spawn { command: shown, source })?;
         self.pid = Some(child.pid);
@@ -514,7 +527,7 @@ impl Recorder {
                 self.sample(pid, tid, &callchain, user, stacks)
             }
             Event::Mmap { pid, mapping, .. } => {
-                if self.events.on_standby(Stacks::Copy) {
+                if self.events.on_standby(Some(self.group_of(pid)), Stacks::Copy) {
                     self.check_frame_pointers(pid, &mapping);
                 }
                 self.procs.entry(pid).map(mapping)
@@ -559,7 +572,7 @@ impl Recorder {
     /// Starts the events with stack copies on standby, for the rest of the
     /// recording; `why` is what called for them.
     fn turn_to_copies(&mut self, pid: u32, why: String) {
-        match self.events.switch_to(Stacks::Copy) {
+        match self.events.switch_to(self.group_of(pid), Stacks::Copy) {
             Ok(()) => tracing::info!(pid, %why, "sampling with stack copies from now on"),
             Err(e) => tracing::warn!(
                 pid,
@@ -609,7 +622,10 @@ impl Recorder {
         }
         // The kernel stops its walk at kernel.perf_event_max_stack frames;
         // a stack copy goes as deep as its bytes.
-        if stacks == Stacks::Top && chain.truncated && self.events.on_standby(Stacks::Copy) {
+        if stacks == Stacks::Top
+            && chain.truncated
+            && self.events.on_standby(Some(self.group_of(pid)), Stacks::Copy)
+        {
             let why =
                 format!("a stack deeper than the kernel walks ({} frames)", stacks::MAX_STACK);
             self.turn_to_copies(pid, why);
