@@ -118,7 +118,10 @@ fn parse_stack_size(text: &str) -> Result<u32, String> {
     if !(8..=perf::MAX_STACK_SIZE).contains(&bytes) {
         return Err(format!("{bytes} bytes is out of range: 8 to {}", perf::MAX_STACK_SIZE));
     }
-    Ok(bytes & !7)
+    if bytes % 8 != 0 {
+        return Err(format!("{bytes} bytes is not a multiple of 8, as the kernel needs"));
+    }
+    Ok(bytes)
 }
 
 /// What a recording was of, for titles and messages.

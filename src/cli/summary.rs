@@ -134,6 +134,7 @@ pub fn build(
             "unwound_from_copies": stats.copied_stacks,
             "frame_pointer_walks": stats.frame_pointer_stacks,
             "switched_to_copies_by": stats.switched_by,
+            "copies_from_start_because": stats.copies_from_start,
         },
         "containers": extras.containers.iter().map(|c| json!({
             "name": c.name, "id": c.id, "image": c.image, "image_id": c.image_id,

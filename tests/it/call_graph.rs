@@ -135,6 +135,7 @@ fn go_is_walked_by_frame_pointers() {
     assert!(samples > 100, "too few samples in main.leaf ({samples}): {:#?}", go.stacks);
     assert!(share >= 95.0, "{share:.1}% of main.leaf samples are whole: {:#?}", go.stacks);
     assert_eq!(go.count("unwound_from_copies"), 0, "{}", go.summary);
+    assert!(go.summary["copies_from_start_because"].is_null(), "{}", go.summary);
     assert!(go.count("whole") * 100 >= go.count("with_user_frames") * 95, "{}", go.summary);
 }
 
@@ -170,6 +171,8 @@ fn a_dynamic_program_gets_stack_copies_from_the_start() {
     );
     let split = record("cg-dynamic", "auto", &[&bin, &"1"]);
     assert_eq!(split.count("frame_pointer_walks"), 0, "{}", split.summary);
+    let why = split.summary["copies_from_start_because"].as_str().unwrap_or_default();
+    assert!(why.contains("split-fp-dynamic is dynamic"), "{}", split.summary);
     assert_eq!(split.count("unwound_from_copies"), split.count("with_user_frames"));
 }
 

@@ -671,6 +671,7 @@ fn a_go_container_is_walked_by_frame_pointers_until_exec_brings_a_module_without
     assert!(walks >= 100, "{counts:#}\n{}", describe(&output));
     assert!(counts["unwound_from_copies"].as_u64().unwrap() >= 100, "{counts:#}");
     assert!(counts["switched_to_copies_by"].is_null(), "{counts:#}");
+    assert_eq!(counts["copies_from_start_because"], "split", "{counts:#}");
     let go_samples: u64 = stacks.iter().filter(|(s, _)| s.starts_with(&leaf)).map(|(_, n)| n).sum();
     assert!(go_samples >= 100, "{stacks:#?}");
 }

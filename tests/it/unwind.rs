@@ -218,8 +218,8 @@ fn memory_stays_flat_over_a_longer_recording() {
 }
 
 /// `--stack-size` is the copy the kernel takes: 256 bytes hold a frame or
-/// two of the chain, so stacks stop short of it; past the kernel's limit
-/// the size is refused before anything runs.
+/// two of the chain, so stacks stop short of it; past the kernel's limit,
+/// or not a multiple of 8, the size is refused before anything runs.
 #[test]
 fn stack_size_sets_the_copy_and_its_limit() {
     let stacks =
@@ -235,4 +235,12 @@ fn stack_size_sets_the_copy_and_its_limit() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("65536 bytes is out of range: 8 to 65528"), "{stderr}");
+
+    let output = firebox()
+        .args(["record", "--stack-size", "12", "-o", "/tmp/x.svg", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("12 bytes is not a multiple of 8"), "{stderr}");
 }

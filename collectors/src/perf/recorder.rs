@@ -70,6 +70,9 @@ pub struct Stats {
     /// copies: the first module seen without frame pointers, or a stack
     /// deeper than the kernel's frame-pointer walk goes.
     pub switched_by: Option<String>,
+    /// Why `--call-graph auto` copied stacks from the start: a module
+    /// without frame pointers, or a dynamic program.
+    pub copies_from_start: Option<String>,
 }
 
 impl Stats {
@@ -218,8 +221,7 @@ impl Recorder {
         }
         self.pid = Some(pid);
         self.procs.load_from_proc(pid);
-        let keeps = self.keep_frame_pointers(&[pid]);
-        let group = self.plan(keeps, &format!("pid {pid}"));
+        let group = self.plan(&format!("pid {pid}"), |r| r.needs_copies(&[pid]));
 
         // Threads may start while we attach: open new ones until a pass
         // finds none; from then on `inherit` follows what they create.
@@ -278,8 +280,7 @@ impl Recorder {
         // Each cgroup goes its own way: one whose modules all keep frame
         // pointers is walked by them while another copies stacks.
         for (cgroup, dir, pids) in found {
-            let keeps = self.keep_frame_pointers(&pids);
-            let group = self.plan(keeps, &cgroup.name);
+            let group = self.plan(&cgroup.name, |r| r.needs_copies(&pids));
             let rings = self.events.open_cgroup(group, &dir, &cgroup.name, &self.config)?;
             tracing::info!(cgroup = %cgroup.dir.display(), processes = pids.len(), "attached");
             self.cgroups.push(CgroupState { target: cgroup.clone(), rings, group, emptied: None });
@@ -287,40 +288,44 @@ impl Recorder {
         self.events.enable().map_err(Error::Enable)
     }
 
-    /// Whether every file mapped executable by `pids` keeps frame
-    /// pointers (files that cannot be read do not count against it).
-    fn keep_frame_pointers(&mut self, pids: &[u32]) -> bool {
-        if self.config.call_graph != CallGraph::Auto {
-            return false;
-        }
+    /// Why stacks must be copied from the start: the first file mapped
+    /// executable by `pids` without frame pointers (files that cannot be
+    /// read do not count against them); `None` when all keep them.
+    fn needs_copies(&mut self, pids: &[u32]) -> Option<String> {
         for &pid in pids {
             let Some(process) = self.procs.get(pid) else { continue };
             for mapping in process.mappings() {
                 if self.unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false) {
-                    tracing::debug!(pid, module = %mapping.module_name(), "no frame pointers");
-                    return false;
+                    return Some(mapping.module_name().to_string());
                 }
             }
         }
-        true
+        None
     }
 
-    /// Chooses what the samples of a new group of events carry: with
-    /// `--call-graph auto`, the top of the stack only while every module
-    /// keeps frame pointers (`keep_frame_pointers`), with stack copies on
-    /// standby for the first one that does not. Returns the group.
-    fn plan(&mut self, keep_frame_pointers: bool, target: &str) -> usize {
+    /// Chooses what the samples of a new group of events for `target`
+    /// carry: with `--call-graph auto`, the top of the stack only while
+    /// every module keeps frame pointers (`copies`, asked only then, says
+    /// why not), with stack copies on standby for the first one that does
+    /// not. Returns the group.
+    fn plan(&mut self, target: &str, copies: impl FnOnce(&mut Self) -> Option<String>) -> usize {
         let (active, standby) = match self.config.call_graph {
             CallGraph::Fp => (Stacks::FramePointers, None),
             CallGraph::Dwarf => (Stacks::Copy, None),
-            CallGraph::Auto if keep_frame_pointers => {
-                tracing::info!(
-                    target,
-                    "every module keeps frame pointers: sampling without stack copies"
-                );
-                (Stacks::Top, Some(Stacks::Copy))
-            }
-            CallGraph::Auto => (Stacks::Copy, None),
+            CallGraph::Auto => match copies(self) {
+                None => {
+                    tracing::info!(
+                        target,
+                        "every module keeps frame pointers: sampling without stack copies"
+                    );
+                    (Stacks::Top, Some(Stacks::Copy))
+                }
+                Some(why) => {
+                    tracing::info!(target, %why, "no frame pointers: sampling with stack copies");
+                    self.stats.copies_from_start.get_or_insert(why);
+                    (Stacks::Copy, None)
+                }
+            },
         };
         self.events.add_group(active, standby)
     }
@@ -349,9 +354,7 @@ impl Recorder {
             .collect::<Result<_, _>>()
             .map_err(|_| Error::CommandNotFound(shown.clone()))?;
 
-        let keeps = self.config.call_graph == CallGraph::Auto
-            && StackUnwinder::program_keeps_frame_pointers(&path);
-        let group = self.plan(keeps, &shown);
+        let group = self.plan(&shown, |_| StackUnwinder::why_program_needs_copies(&path));
         let mut child = HeldChild::spawn(&c_path, &c_argv)
             .map_err(|source| Error::Spawn { command: shown.clone(), source })?;
         // The events count from the child's exec on; until the child is

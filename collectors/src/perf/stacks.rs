@@ -103,9 +103,23 @@ pub(crate) fn resolve(
 
     let leaf_in_kernel = !chain.kernel.is_empty();
     let user_root = frames.len();
-    for (i, &addr) in chain.user.iter().enumerate().rev() {
-        let at = if leaf_in_kernel { addr.saturating_sub(1) } else { lookup(i, addr) };
-        let symbolized = user_frame(&view, at, procs, symbolizer);
+    let mut user: Vec<Symbolized> = chain
+        .user
+        .iter()
+        .enumerate()
+        .map(|(i, &addr)| {
+            let at = if leaf_in_kernel { addr.saturating_sub(1) } else { lookup(i, addr) };
+            user_frame(&view, at, procs, symbolizer)
+        })
+        .collect();
+    // A frame-pointer walk may run on past the thread's entry point, through
+    // a frame pointer nobody zeroed (Go's threads): the stack ends there.
+    let is_entry = |s: &Symbolized| s.frames.iter().any(is_entry_point);
+    if let Some(entry) = user.iter().position(is_entry) {
+        let end = entry + user[entry..].iter().take_while(|s| is_entry(s)).count();
+        user.truncate(end);
+    }
+    for symbolized in user.into_iter().rev() {
         push(&mut frames, symbolized, counts);
     }
     let whole = frames.get(user_root).is_some_and(is_entry_point);

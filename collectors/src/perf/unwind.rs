@@ -241,11 +241,20 @@ impl StackUnwinder {
         self.file(pid, process, mapping).map(|f| f.keeps_frame_pointers())
     }
 
-    /// Whether the program at `path`, about to be started, keeps frame
-    /// pointers in all its code: a static one that does. The libraries a
-    /// dynamic one will load are not known before it runs.
-    pub(crate) fn program_keeps_frame_pointers(path: &std::path::Path) -> bool {
-        UnwindFile::load(path, None).is_some_and(|f| !f.interpreter && f.keeps_frame_pointers())
+    /// Why the program at `path`, about to be started, needs stack copies;
+    /// `None` when it keeps frame pointers in all its code: a static one
+    /// that does. The libraries a dynamic one will load are not known
+    /// before it runs.
+    pub(crate) fn why_program_needs_copies(path: &std::path::Path) -> Option<String> {
+        let name = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        match UnwindFile::load(path, None) {
+            None => Some(format!("{name} could not be read")),
+            Some(f) if f.interpreter => {
+                Some(format!("{name} is dynamic: its libraries are not known before it runs"))
+            }
+            Some(f) if !f.keeps_frame_pointers() => Some(name.into_owned()),
+            Some(_) => None,
+        }
     }
 
     /// Forgets a process that exited.
