@@ -363,6 +363,18 @@ pub fn record_to(
         stats.whole_share() * 100.0,
         output.display()
     );
+    // Stacks cut where the copy ends look whole in the graph, but not to
+    // the count of those that reached their thread's entry point.
+    let copied = stats.copied_stacks as f64 / stats.user_stacks.max(1) as f64;
+    if copied >= 0.5 && stats.whole_share() < 0.9 && config.stack_size < perf::MAX_STACK_SIZE {
+        super::note!(
+            "firebox: {:.0}% of stacks stopped short of their thread's entry point; if they are \
+             deeper than the {}-byte stack copy, --stack-size {} goes further",
+            100.0 - stats.whole_share() * 100.0,
+            config.stack_size,
+            perf::MAX_STACK_SIZE
+        );
+    }
     Ok(Outcome::Done)
 }
 
