@@ -140,13 +140,21 @@ impl Events {
             return Ok(());
         };
         // Stop first: a moment without samples, rather than two of one.
-        for i in sets {
-            if self.sets[i].active {
-                self.set_enabled(i, false)?;
-                self.sets[i].active = false;
-            }
+        let was: Vec<usize> = sets.into_iter().filter(|&i| self.sets[i].active).collect();
+        for &i in &was {
+            self.set_enabled(i, false)?;
         }
-        self.set_enabled(next, true)?;
+        if let Err(e) = self.set_enabled(next, true) {
+            // Keep sampling as before rather than not at all.
+            let _ = self.set_enabled(next, false);
+            for &i in &was {
+                let _ = self.set_enabled(i, true);
+            }
+            return Err(e);
+        }
+        for i in was {
+            self.sets[i].active = false;
+        }
         self.sets[next].active = true;
         Ok(())
     }

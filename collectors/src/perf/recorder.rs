@@ -580,7 +580,7 @@ impl Recorder {
             Err(e) => tracing::warn!(
                 pid,
                 %why,
-                "the events with stack copies could not be started ({e}): stacks may be short"
+                "the events with stack copies could not be started ({e}): frame-pointer walks go on"
             ),
         }
         self.stats.switched_by.get_or_insert(why);
