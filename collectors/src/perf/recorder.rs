@@ -23,6 +23,8 @@ use super::unwind::{self, StackUnwinder, UserRegs};
 use super::{CallGraph, Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
 
+mod plan;
+
 /// How often [`Recorder::poll`] looks whether the target still runs.
 const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -288,54 +290,6 @@ impl Recorder {
         self.events.enable().map_err(Error::Enable)
     }
 
-    /// Why stacks must be copied from the start: the first file mapped
-    /// executable by `pids` without frame pointers (files that cannot be
-    /// read do not count against them); `None` when all keep them.
-    fn needs_copies(&mut self, pids: &[u32]) -> Option<String> {
-        for &pid in pids {
-            let Some(process) = self.procs.get(pid) else { continue };
-            for mapping in process.mappings() {
-                if self.unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false) {
-                    return Some(mapping.module_name().to_string());
-                }
-            }
-        }
-        None
-    }
-
-    /// Chooses what the samples of a new group of events for `target`
-    /// carry: with `--call-graph auto`, the top of the stack only while
-    /// every module keeps frame pointers (`copies`, asked only then, says
-    /// why not), with stack copies on standby for the first one that does
-    /// not. Returns the group.
-    fn plan(&mut self, target: &str, copies: impl FnOnce(&mut Self) -> Option<String>) -> usize {
-        let (active, standby) = match self.config.call_graph {
-            CallGraph::Fp => (Stacks::FramePointers, None),
-            CallGraph::Dwarf => (Stacks::Copy, None),
-            CallGraph::Auto => match copies(self) {
-                None => {
-                    tracing::info!(
-                        target,
-                        "every module keeps frame pointers: sampling without stack copies"
-                    );
-                    (Stacks::Top, Some(Stacks::Copy))
-                }
-                Some(why) => {
-                    tracing::info!(target, %why, "no frame pointers: sampling with stack copies");
-                    self.stats.copies_from_start.get_or_insert(why);
-                    (Stacks::Copy, None)
-                }
-            },
-        };
-        self.events.add_group(active, standby)
-    }
-
-    /// The group of events that samples `pid`: its cgroup's, or the one
-    /// of the target's threads.
-    fn group_of(&self, pid: u32) -> usize {
-        self.pid_cgroup.get(&pid).and_then(|&i| self.cgroups.get(i)).map_or(0, |c| c.group)
-    }
-
     /// The names of the cgroup targets found empty so far, with the time
     /// each was noticed.
     pub fn emptied_cgroups(&self) -> impl Iterator<Item = (&str, Instant)> {
@@ -561,29 +515,6 @@ impl Recorder {
                 self.stats.lost += count
             }
         }
-    }
-
-    /// Turns `--call-graph auto` to stack copies when `mapping` is of a
-    /// file without frame pointers.
-    fn check_frame_pointers(&mut self, pid: u32, mapping: &firebox_symbolizer::Mapping) {
-        let process = self.procs.entry(pid);
-        if self.unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false) {
-            self.turn_to_copies(pid, mapping.module_name().to_string());
-        }
-    }
-
-    /// Starts the events with stack copies on standby, for the rest of the
-    /// recording; `why` is what called for them.
-    fn turn_to_copies(&mut self, pid: u32, why: String) {
-        match self.events.switch_to(self.group_of(pid), Stacks::Copy) {
-            Ok(()) => tracing::info!(pid, %why, "sampling with stack copies from now on"),
-            Err(e) => tracing::warn!(
-                pid,
-                %why,
-                "the events with stack copies could not be started ({e}): frame-pointer walks go on"
-            ),
-        }
-        self.stats.switched_by.get_or_insert(why);
     }
 
     fn sample(
