@@ -11,17 +11,17 @@ use crate::support::{compile, describe, firebox, fixtures, Scratch};
 /// The `chain` workload, built once with -O2 and no frame pointers.
 pub fn chain_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("firebox-it-bin-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("cannot create a directory for test binaries");
-        let out = dir.join("chain");
-        compile(
-            &[fixtures().join("workloads/chain.c")],
-            &out,
-            &["-O2", "-fomit-frame-pointer", "-g", "-pthread"],
-        );
-        out
-    })
+    BIN.get_or_init(|| build_chain("chain", &[]))
+}
+
+/// The chain workload built -O2 without frame pointers, and `flags`.
+fn build_chain(name: &str, flags: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("firebox-it-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("cannot create a directory for test binaries");
+    let out = dir.join(name);
+    let base = ["-O2", "-fomit-frame-pointer", "-g", "-pthread"];
+    compile(&[fixtures().join("workloads/chain.c")], &out, &[&base[..], flags].concat());
+    out
 }
 
 fn record_chain(name: &str, call_graph: &str) -> BTreeMap<String, u64> {
@@ -30,6 +30,11 @@ fn record_chain(name: &str, call_graph: &str) -> BTreeMap<String, u64> {
 
 /// Records 3 s of the chain workload with `flags`.
 fn record_chain_with(name: &str, flags: &[&str]) -> BTreeMap<String, u64> {
+    record_binary_with(name, chain_binary(), flags)
+}
+
+/// Records 3 s of a build of the chain workload with `flags`.
+fn record_binary_with(name: &str, binary: &Path, flags: &[&str]) -> BTreeMap<String, u64> {
     let dir = Scratch::new(name);
     let out = dir.path("chain.folded");
     let output = firebox()
@@ -38,7 +43,7 @@ fn record_chain_with(name: &str, flags: &[&str]) -> BTreeMap<String, u64> {
         .arg("-o")
         .arg(&out)
         .arg("--")
-        .arg(chain_binary())
+        .arg(binary)
         .arg("3")
         .output()
         .unwrap();
@@ -92,6 +97,19 @@ pub const THREAD_SORT: &[&[&str]] =
 #[test]
 fn dwarf_gives_whole_chains_through_libc() {
     let stacks = record_chain("unwind-dwarf", "dwarf");
+    let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
+    assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
+    assert!(share >= 95.0, "{share:.1}% of compare samples hold the whole chain: {stacks:#?}");
+}
+
+/// A build whose own functions have their rules in `.debug_frame` only
+/// (`-fno-asynchronous-unwind-tables`), while the start files linked into
+/// it bring theirs in `.eh_frame`: the chain is whole through both.
+#[test]
+fn rules_in_debug_frame_alone_unwind_too() {
+    let flags = ["-fno-asynchronous-unwind-tables", "-fno-unwind-tables"];
+    let binary = build_chain("chain-debug-frame", &flags);
+    let stacks = record_binary_with("unwind-debug-frame", &binary, &["--call-graph", "dwarf"]);
     let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
     assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
     assert!(share >= 95.0, "{share:.1}% of compare samples hold the whole chain: {stacks:#?}");

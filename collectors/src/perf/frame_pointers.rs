@@ -28,23 +28,26 @@ pub(crate) fn is_go<'data, R: object::ReadRef<'data>>(object: &object::File<'dat
 }
 
 /// What a module's unwind rules say about its frame pointers: `eh_frame`
-/// with its address, or `debug_frame`; `text` is the address of `.text`.
+/// with its address, and `debug_frame` (a build can put the rules of some
+/// functions in one and of the rest in the other); `text` is the address
+/// of `.text`.
 pub(crate) fn kept(
     text: u64,
     eh_frame: Option<(&Range<u64>, &[u8])>,
     debug_frame: Option<&[u8]>,
 ) -> bool {
-    let counts = match (eh_frame, debug_frame) {
-        (Some((range, data)), _) => {
-            let bases = BaseAddresses::default().set_eh_frame(range.start).set_text(text);
-            count(&EhFrame::new(data, LittleEndian), &bases)
-        }
-        (None, Some(data)) => {
-            count(&DebugFrame::new(data, LittleEndian), &BaseAddresses::default())
-        }
+    if eh_frame.is_none() && debug_frame.is_none() {
         // Nothing to unwind with but frame pointers, stack copy or not.
-        (None, None) => return true,
-    };
+        return true;
+    }
+    let mut counts = Counts::default();
+    if let Some((range, data)) = eh_frame {
+        let bases = BaseAddresses::default().set_eh_frame(range.start).set_text(text);
+        counts.add(count(&EhFrame::new(data, LittleEndian), &bases));
+    }
+    if let Some(data) = debug_frame {
+        counts.add(count(&DebugFrame::new(data, LittleEndian), &BaseAddresses::default()));
+    }
     match counts {
         // Rules that cannot all be read say nothing for certain; stack
         // copies lose nothing where frame pointers would have done.
@@ -60,6 +63,14 @@ struct Counts {
     with_frame_pointer: u64,
     /// An entry could not be parsed.
     unreadable: bool,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.functions += other.functions;
+        self.with_frame_pointer += other.with_frame_pointer;
+        self.unreadable |= other.unreadable;
+    }
 }
 
 fn count<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(
@@ -214,6 +225,17 @@ mod tests {
         let patched = path.with_file_name("chain-badcie");
         std::fs::write(&patched, bytes).unwrap();
         assert!(!kept_by(&patched));
+    }
+
+    /// A build whose own functions have their rules in `.debug_frame` only
+    /// (the start files' are in `.eh_frame`) is read from both.
+    #[test]
+    fn rules_in_debug_frame_count_too() {
+        let flags = ["-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-g"];
+        let without = build("df-nofp", &[&["-O2", "-fomit-frame-pointer"][..], &flags].concat());
+        let with = build("df-fp", &[&["-O2", "-fno-omit-frame-pointer"][..], &flags].concat());
+        assert!(!kept_by(&without));
+        assert!(kept_by(&with));
     }
 
     /// Debian builds its libc without frame pointers; a static binary holds

@@ -24,6 +24,7 @@
 //! # Ok::<(), firebox_collectors::perf::Error>(())
 //! ```
 
+mod cfi;
 mod events;
 mod frame_pointers;
 mod open;

@@ -19,8 +19,8 @@ use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
 use object::read::ReadCache;
 use object::{Object, ObjectSection, ObjectSegment};
 
-use super::frame_pointers;
 use super::procs::Process;
+use super::{cfi, frame_pointers};
 
 /// `sample_regs_user` mask: bp, sp and ip in perf's x86_64 register order.
 pub(crate) const REGS_MASK: u64 = (1 << 6) | (1 << 7) | (1 << 8);
@@ -53,6 +53,9 @@ struct UnwindFile {
     eh_frame: Option<(Range<u64>, Arc<[u8]>)>,
     eh_frame_hdr: Option<(Range<u64>, Arc<[u8]>)>,
     debug_frame: Option<Arc<[u8]>>,
+    /// The code only `.debug_frame` has rules for, when `.eh_frame` has
+    /// rules for the rest (see [`cfi`]).
+    debug_frame_only: Vec<Range<u64>>,
     got: Option<Range<u64>>,
     /// A Go program: it keeps frame pointers.
     go: bool,
@@ -92,11 +95,18 @@ impl UnwindFile {
             .collect();
         let eh_frame = section(".eh_frame");
         let debug_frame = section(".debug_frame").map(|(_, d)| d);
+        let text = section(".text");
+        let debug_frame_only = cfi::debug_frame_only(
+            text.as_ref().map_or(0, |(r, _)| r.start),
+            eh_frame.as_ref().map(|(r, d)| (r, &**d)),
+            debug_frame.as_deref(),
+        );
         Some(UnwindFile {
-            text: section(".text"),
+            text,
             eh_frame,
             eh_frame_hdr: section(".eh_frame_hdr"),
             debug_frame,
+            debug_frame_only,
             go: frame_pointers::is_go(&object),
             frame_pointers: OnceLock::new(),
             interpreter: object.section_by_name(".interp").is_some(),
@@ -137,22 +147,58 @@ impl UnwindFile {
         )
     }
 
-    fn module(&self, mapping: &Mapping) -> Option<Module<Arc<[u8]>>> {
-        let bias = self.bias(mapping)?;
+    /// The modules framehop gets for `mapping`: one, or, where only
+    /// `.debug_frame` has rules for some of its code, one with `.eh_frame`
+    /// and one with `.debug_frame` for each run of code (see [`cfi`]).
+    fn modules(&self, mapping: &Mapping) -> Vec<Module<Arc<[u8]>>> {
+        let Some(bias) = self.bias(mapping) else { return Vec::new() };
+        let name = mapping.module_name();
+        let module = |range: Range<u64>, debug_frame: bool| {
+            let info = self.section_info(debug_frame);
+            Module::new(name.to_string(), range, bias, info)
+        };
+        let mut modules = Vec::new();
+        let mut start = mapping.start;
+        for svma in &self.debug_frame_only {
+            let avma = svma.start.wrapping_add(bias).max(start)
+                ..svma.end.wrapping_add(bias).min(mapping.end);
+            if avma.is_empty() {
+                continue;
+            }
+            if start < avma.start {
+                modules.push(module(start..avma.start, false));
+            }
+            start = avma.end;
+            modules.push(module(avma, true));
+        }
+        if start < mapping.end {
+            modules.push(module(start..mapping.end, false));
+        }
+        modules
+    }
+
+    /// The sections framehop reads: `.debug_frame` alone, or the others
+    /// (with `.debug_frame`, which framehop reads only when there is no
+    /// `.eh_frame`).
+    fn section_info(&self, debug_frame_only: bool) -> ExplicitModuleSectionInfo<Arc<[u8]>> {
         let info = ExplicitModuleSectionInfo {
             base_svma: 0,
             text_svma: self.text.as_ref().map(|(r, _)| r.clone()),
             text: self.text.as_ref().map(|(_, d)| d.clone()),
             got_svma: self.got.clone(),
+            debug_frame: self.debug_frame.clone(),
+            ..Default::default()
+        };
+        if debug_frame_only {
+            return info;
+        }
+        ExplicitModuleSectionInfo {
             eh_frame_svma: self.eh_frame.as_ref().map(|(r, _)| r.clone()),
             eh_frame: self.eh_frame.as_ref().map(|(_, d)| d.clone()),
             eh_frame_hdr_svma: self.eh_frame_hdr.as_ref().map(|(r, _)| r.clone()),
             eh_frame_hdr: self.eh_frame_hdr.as_ref().map(|(_, d)| d.clone()),
-            debug_frame: self.debug_frame.clone(),
-            ..Default::default()
-        };
-        let name = mapping.module_name();
-        Some(Module::new(name, mapping.start..mapping.end, bias, info))
+            ..info
+        }
     }
 }
 
@@ -266,7 +312,7 @@ impl StackUnwinder {
         let mut unwinder = UnwinderX86_64::new();
         for mapping in process.mappings() {
             let Some(file) = self.file(pid, process, mapping) else { continue };
-            if let Some(module) = file.module(mapping) {
+            for module in file.modules(mapping) {
                 unwinder.add_module(module);
             }
         }
