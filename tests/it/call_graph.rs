@@ -23,13 +23,19 @@ fn bin_dir() -> PathBuf {
 /// leaf without a frame.
 fn fpleaf_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = bin_dir().join("fpleaf");
-        let flags =
-            ["-O2", "-fno-omit-frame-pointer", "-fno-stack-protector", "-static", "-nostdlib"];
-        compile(&[fixtures().join("workloads/fpleaf.c")], &out, &flags);
-        out
-    })
+    BIN.get_or_init(|| build_fpleaf("fpleaf", None))
+}
+
+/// fixtures/workloads/fpleaf.c built as `name`, with `define` (`DEPTH=N`,
+/// `RECURSE=N`) when given.
+fn build_fpleaf(name: &str, define: Option<&str>) -> PathBuf {
+    let out = bin_dir().join(name);
+    let define = define.map(|d| format!("-D{d}"));
+    let mut flags =
+        vec!["-O2", "-fno-omit-frame-pointer", "-fno-stack-protector", "-static", "-nostdlib"];
+    flags.extend(define.as_deref());
+    compile(&[fixtures().join("workloads/fpleaf.c")], &out, &flags);
+    out
 }
 
 /// fixtures/workloads/fpchain.go, built static (Go keeps frame pointers).
@@ -114,6 +120,34 @@ fn auto_walks_frame_pointers_and_mends_the_leaf() {
     let (share, _) = whole_share(&dwarf.stacks, "leaf.constprop.0", &[FPLEAF]);
     assert!(share >= 95.0, "{share:.1}% hold middle under dwarf: {:#?}", dwarf.stacks);
     assert_eq!(dwarf.count("unwound_from_copies"), dwarf.count("with_user_frames"));
+}
+
+/// Recursion into a leaf without a frame: ten frames of `rec` return to
+/// one address, and the frame-pointer walk from the leaf skips the
+/// innermost. `auto` finds where the walk meets the top of the stack by the
+/// slot the walk read, not by the address, and keeps all ten, as `dwarf`
+/// does.
+#[test]
+fn auto_keeps_every_frame_of_a_recursion() {
+    let _turn = crate::support::cpu_turn();
+    let bin = build_fpleaf("fpleaf-rec", Some("RECURSE=10"));
+    for call_graph in ["auto", "dwarf"] {
+        let rec = record(&format!("cg-rec-{call_graph}"), call_graph, &[&bin]);
+        let mut by_depth = BTreeMap::<usize, u64>::new();
+        for (stack, n) in &rec.stacks {
+            if stack.ends_with(";leaf.constprop.0") {
+                let depth = stack.split(';').filter(|f| *f == "rec.constprop.0").count();
+                *by_depth.entry(depth).or_default() += n;
+            }
+        }
+        let samples: u64 = by_depth.values().sum();
+        assert!(samples > 100, "too few samples in leaf ({samples}): {:#?}", rec.stacks);
+        let ten = by_depth.get(&10).copied().unwrap_or(0);
+        assert!(
+            ten * 100 >= samples * 95,
+            "{call_graph}: leaf samples by frames of rec: {by_depth:?} (10 expected)"
+        );
+    }
 }
 
 const GO_CHAIN: &[&[&str]] = &[
@@ -210,16 +244,7 @@ fn a_go_pid_is_walked_by_frame_pointers() {
 #[test]
 fn a_stack_deeper_than_the_kernel_walks_turns_auto_to_stack_copies() {
     let _turn = crate::support::cpu_turn();
-    let bin = bin_dir().join("fpleaf-deep");
-    let flags = [
-        "-DDEPTH=300",
-        "-O2",
-        "-fno-omit-frame-pointer",
-        "-fno-stack-protector",
-        "-static",
-        "-nostdlib",
-    ];
-    compile(&[fixtures().join("workloads/fpleaf.c")], &bin, &flags);
+    let bin = build_fpleaf("fpleaf-deep", Some("DEPTH=300"));
     let deep = record("cg-deep", "auto", &[&bin]);
     let why = deep.summary["switched_to_copies_by"].as_str().unwrap_or_default();
     assert!(why.contains("deeper than the kernel walks"), "{}", deep.summary);

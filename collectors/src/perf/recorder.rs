@@ -541,13 +541,13 @@ impl Recorder {
                 self.procs.load_from_proc(pid);
             }
             if let Some(process) = self.procs.get(pid) {
-                let unwound = self.unwinder.unwind(pid, process, regs, &stack);
                 if stacks == Stacks::Copy {
-                    chain.user = unwound;
+                    chain.user = self.unwinder.unwind(pid, process, regs, &stack);
                     chain.truncated = false;
                     self.stats.copied_stacks += 1;
                 } else {
-                    chain.user = unwind::stitch(unwound, &chain.user);
+                    let top = self.unwinder.unwind_with_slots(pid, process, regs, &stack);
+                    chain.user = unwind::stitch(top, &chain.user, regs.bp);
                 }
             }
         }

@@ -240,19 +240,36 @@ impl StackUnwinder {
         regs: UserRegs,
         stack: &[u8],
     ) -> Vec<u64> {
+        self.unwind_with_slots(pid, process, regs, stack).into_iter().map(|(a, _)| a).collect()
+    }
+
+    /// Like [`StackUnwinder::unwind`], each address with the stack address
+    /// it was read from (none for the ip, nor where it cannot be told).
+    pub(crate) fn unwind_with_slots(
+        &mut self,
+        pid: u32,
+        process: &Process,
+        regs: UserRegs,
+        stack: &[u8],
+    ) -> Vec<(u64, Option<u64>)> {
         let stale = self.processes.get(&pid).is_none_or(|p| p.generation != process.generation);
         if stale {
             let unwinder = self.build(pid, process);
             self.processes
                 .insert(pid, ProcessUnwinder { generation: process.generation, unwinder });
         }
-        let Some(entry) = self.processes.get(&pid) else { return vec![regs.ip] };
+        let Some(entry) = self.processes.get(&pid) else { return vec![(regs.ip, None)] };
 
+        // The words read from the stack during one step, to tell where the
+        // return address it gave was found.
+        let reads = std::cell::RefCell::new(Vec::<(u64, u64)>::new());
         let sp = regs.sp;
         let mut read_stack = |addr: u64| {
             let offset = addr.checked_sub(sp).ok_or(())? as usize;
             let bytes = stack.get(offset..offset.checked_add(8).ok_or(())?).ok_or(())?;
-            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
+            let value = u64::from_le_bytes(bytes.try_into().map_err(|_| ())?);
+            reads.borrow_mut().push((addr, value));
+            Ok(value)
         };
         let mut frames = entry.unwinder.iter_frames(
             regs.ip,
@@ -262,16 +279,20 @@ impl StackUnwinder {
         );
         let mut out = Vec::with_capacity(32);
         while let Ok(Some(frame)) = frames.next() {
+            let read = std::mem::take(&mut *reads.borrow_mut());
             out.push(match frame {
-                FrameAddress::InstructionPointer(ip) => ip,
-                FrameAddress::ReturnAddress(ra) => ra.get(),
+                FrameAddress::InstructionPointer(ip) => (ip, None),
+                FrameAddress::ReturnAddress(ra) => {
+                    let ra = ra.get();
+                    (ra, read.iter().rev().find(|(_, v)| *v == ra).map(|(a, _)| *a))
+                }
             });
             if out.len() >= MAX_FRAMES {
                 break;
             }
         }
         if out.is_empty() {
-            out.push(regs.ip);
+            out.push((regs.ip, None));
         }
         out
     }
@@ -359,16 +380,25 @@ impl StackUnwinder {
 
 /// The user frames of a sample walked by the kernel with frame pointers
 /// (`walked`, leaf first), mended at the leaf with what CFI made of the
-/// top of the stack (`top`, leaf first). A frame-pointer walk starts at
-/// the frame `rbp` points to, so it skips the caller of a leaf that sets
-/// up no frame, and of a function still in its prologue; the copy holds
-/// that caller's return address. The walk takes over where the two meet,
-/// or right after what the copy gave.
-pub(crate) fn stitch(top: Vec<u64>, walked: &[u64]) -> Vec<u64> {
-    let Some(rest) = walked.get(1..).filter(|r| !r.is_empty()) else { return top };
-    let meet = top.iter().skip(1).position(|&a| a == rest[0]).map_or(top.len(), |i| i + 1);
-    let mut out = top;
-    out.truncate(meet);
+/// top of the stack (`top`, leaf first, each return address with the stack
+/// slot it was read from). A frame-pointer walk starts at the frame `bp`
+/// points to, so it skips the caller of a leaf that sets up no frame, and
+/// of a function still in its prologue; the copy holds that caller's return
+/// address. The walk's first return address is the one stored at `bp + 8`:
+/// the walk takes over at the frame of the copy read from that slot. Where
+/// no slot is known, it takes over where the two first give the same
+/// address, or right after what the copy gave.
+pub(crate) fn stitch(top: Vec<(u64, Option<u64>)>, walked: &[u64], bp: u64) -> Vec<u64> {
+    let addresses = top.iter().map(|(a, _)| *a);
+    let Some(rest) = walked.get(1..).filter(|r| !r.is_empty()) else { return addresses.collect() };
+    let slot = bp.wrapping_add(8);
+    let meet = top
+        .iter()
+        .skip(1)
+        .position(|(_, s)| *s == Some(slot))
+        .or_else(|| top.iter().skip(1).position(|(a, _)| *a == rest[0]))
+        .map_or(top.len(), |i| i + 1);
+    let mut out: Vec<u64> = addresses.take(meet).collect();
     out.extend_from_slice(rest);
     out
 }
@@ -377,18 +407,36 @@ pub(crate) fn stitch(top: Vec<u64>, walked: &[u64]) -> Vec<u64> {
 mod tests {
     use super::stitch;
 
+    /// Addresses without slots, as a copy whose slots are unknown gives.
+    fn unplaced(addresses: &[u64]) -> Vec<(u64, Option<u64>)> {
+        addresses.iter().map(|&a| (a, None)).collect()
+    }
+
     #[test]
     fn the_walk_takes_over_where_the_copy_meets_it() {
         // A leaf without a frame: the walk skips its caller 0x20.
+        let walked = [0x10, 0x30, 0x50];
         assert_eq!(
-            stitch(vec![0x10, 0x20, 0x30, 0x40], &[0x10, 0x30, 0x50]),
+            stitch(unplaced(&[0x10, 0x20, 0x30, 0x40]), &walked, 0),
             [0x10, 0x20, 0x30, 0x50]
         );
         // The copy ran out before meeting the walk: what it gave, then the walk.
-        assert_eq!(stitch(vec![0x10, 0x20], &[0x10, 0x30, 0x50]), [0x10, 0x20, 0x30, 0x50]);
+        assert_eq!(stitch(unplaced(&[0x10, 0x20]), &walked, 0), [0x10, 0x20, 0x30, 0x50]);
         // A leaf with its frame: the two agree from the first return address.
-        assert_eq!(stitch(vec![0x10, 0x30], &[0x10, 0x30, 0x50]), [0x10, 0x30, 0x50]);
+        assert_eq!(stitch(unplaced(&[0x10, 0x30]), &walked, 0), [0x10, 0x30, 0x50]);
         // Nothing walked beyond the leaf: the copy alone.
-        assert_eq!(stitch(vec![0x10, 0x20], &[0x10]), [0x10, 0x20]);
+        assert_eq!(stitch(unplaced(&[0x10, 0x20]), &[0x10], 0), [0x10, 0x20]);
+    }
+
+    /// Recursion: every frame returns to the same address, so only the
+    /// slot the walk read its first return address from (bp + 8) says
+    /// where it meets the copy. A leaf without a frame, called by `rec`
+    /// three deep: the walk starts at the second `rec`.
+    #[test]
+    fn in_recursion_the_walk_takes_over_at_its_slot() {
+        let rec = 0x20;
+        let top = vec![(0x10, None), (rec, Some(0x1000)), (rec, Some(0x1040)), (rec, Some(0x1080))];
+        let walked = [0x10, rec, rec, 0x90];
+        assert_eq!(stitch(top, &walked, 0x1038), [0x10, rec, rec, rec, 0x90]);
     }
 }
