@@ -74,10 +74,10 @@ pub struct RecordArgs {
     /// module keeps them, stack copies from the first that does not).
     #[arg(long, value_enum, default_value_t = CallGraphArg::Auto)]
     pub call_graph: CallGraphArg,
-    /// Bytes of user stack copied per sample for unwinding (8 to 65528;
-    /// `16K` works).
-    #[arg(long, default_value = "16K", value_parser = parse_stack_size)]
-    pub stack_size: u32,
+    /// Bytes of user stack copied per sample for unwinding (8 to 65528,
+    /// the kernel's limit; `16K` works) [default: 16K; not with fp].
+    #[arg(long, value_parser = parse_stack_size, allow_negative_numbers = true)]
+    pub stack_size: Option<u32>,
     /// The command to start and profile until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -105,19 +105,29 @@ impl From<CallGraphArg> for perf::CallGraph {
     }
 }
 
+/// The stack copied per sample when `--stack-size` is not given.
+const DEFAULT_STACK_SIZE: u32 = 16 * 1024;
+
 fn parse_stack_size(text: &str) -> Result<u32, String> {
-    let (digits, scale) = match text.strip_suffix(['k', 'K']) {
-        Some(digits) => (digits, 1024),
-        None => (text, 1),
+    let (digits, scale) = if let Some(digits) = text.strip_suffix(['k', 'K']) {
+        (digits, 1024)
+    } else if let Some(digits) = text.strip_suffix(['m', 'M']) {
+        (digits, 1024 * 1024)
+    } else {
+        (text, 1)
     };
     let bytes = digits
-        .parse::<u32>()
+        .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(scale))
         .ok_or_else(|| format!("{text:?} is not a size in bytes (like 16384 or 16K)"))?;
-    if !(8..=perf::MAX_STACK_SIZE).contains(&bytes) {
-        return Err(format!("{bytes} bytes is out of range: 8 to {}", perf::MAX_STACK_SIZE));
+    if !(8..=u64::from(perf::MAX_STACK_SIZE)).contains(&bytes) {
+        return Err(format!(
+            "{bytes} bytes is out of range: 8 to {}, the most the kernel copies",
+            perf::MAX_STACK_SIZE
+        ));
     }
+    let bytes = bytes as u32;
     if bytes % 8 != 0 {
         return Err(format!("{bytes} bytes is not a multiple of 8, as the kernel needs"));
     }
@@ -144,12 +154,18 @@ pub struct Extras {
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<Outcome> {
+    if matches!(args.call_graph, CallGraphArg::Fp) && args.stack_size.is_some() {
+        bail!(
+            "--stack-size sets the stack copied by --call-graph dwarf and auto; \
+             --call-graph fp copies none: leave one of them out"
+        );
+    }
     let config = perf::Config {
         frequency: args.frequency,
         kernel: !args.no_kernel,
         per_thread: args.per_thread,
         call_graph: args.call_graph.into(),
-        stack_size: args.stack_size,
+        stack_size: args.stack_size.unwrap_or(DEFAULT_STACK_SIZE),
     };
     if !args.containers.is_empty() || !args.labels.is_empty() {
         if args.pid.is_some() || !args.command.is_empty() {
@@ -314,7 +330,7 @@ pub fn record_to(
     if stats.samples == 0 {
         write_summary()?;
         return Ok(Outcome::Nothing(format!(
-            "no samples were collected from {} in {:.1} s (did it use any CPU?); nothing written",
+            "no samples were collected from {} in {:.1} s (did it use any CPU?); no profile written",
             described.label,
             elapsed.as_secs_f64()
         )));
@@ -363,19 +379,48 @@ pub fn record_to(
         stats.whole_share() * 100.0,
         output.display()
     );
-    // Stacks cut where the copy ends look whole in the graph, but not to
-    // the count of those that reached their thread's entry point.
-    let copied = stats.copied_stacks as f64 / stats.user_stacks.max(1) as f64;
-    if copied >= 0.5 && stats.whole_share() < 0.9 && config.stack_size < perf::MAX_STACK_SIZE {
-        super::note!(
-            "firebox: {:.0}% of stacks stopped short of their thread's entry point; if they are \
-             deeper than the {}-byte stack copy, --stack-size {} goes further",
-            100.0 - stats.whole_share() * 100.0,
-            config.stack_size,
-            perf::MAX_STACK_SIZE
-        );
+    if let Some(hint) = short_stacks_hint(&stats, config) {
+        super::note!("firebox: {hint}");
     }
     Ok(Outcome::Done)
+}
+
+/// When most stacks fell short of their thread's entry point, why that may
+/// be and what goes further. Stacks cut where the copy ends, or where a
+/// frame-pointer walk loses its way, look whole in the graph, but not to
+/// the count of those that reached their entry point.
+fn short_stacks_hint(stats: &perf::Stats, config: &perf::Config) -> Option<String> {
+    if stats.user_stacks == 0 || stats.whole_share() >= 0.9 {
+        return None;
+    }
+    let short = format!(
+        "{:.0}% of stacks stopped short of their thread's entry point",
+        100.0 - stats.whole_share() * 100.0
+    );
+    let copied = stats.copied_stacks as f64 / stats.user_stacks as f64;
+    Some(if copied >= 0.5 && config.stack_size < perf::MAX_STACK_SIZE {
+        format!(
+            "{short}; if they are deeper than the {}-byte stack copy, --stack-size {} goes further",
+            config.stack_size,
+            perf::MAX_STACK_SIZE
+        )
+    } else if copied >= 0.5 {
+        format!(
+            "{short}: deeper than the {}-byte stack copy the kernel allows at most, or through \
+             code without unwind rules (JIT code without a perf map, say)",
+            config.stack_size
+        )
+    } else if config.call_graph == perf::CallGraph::Fp {
+        format!(
+            "{short}: frame-pointer walks end in code built without frame pointers; \
+             --call-graph dwarf or auto unwinds it"
+        )
+    } else {
+        format!(
+            "{short}: frame-pointer walks end in code that keeps none though its unwind rules say \
+             it does, or has none; --call-graph dwarf unwinds every stack from a copy"
+        )
+    })
 }
 
 /// Resets the kernel's record of this process's peak resident memory

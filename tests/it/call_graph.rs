@@ -212,6 +212,26 @@ fn a_dynamic_program_gets_stack_copies_from_the_start() {
     assert_eq!(split.count("unwound_from_copies"), split.count("with_user_frames"));
 }
 
+/// A script: what it runs is not known before it runs, so it gets stack
+/// copies from the start, and the summary says why in those words.
+#[test]
+fn a_script_gets_stack_copies_from_the_start() {
+    let _turn = crate::support::cpu_turn();
+    let dir = Scratch::new("cg-script");
+    let script = dir.path("run.sh");
+    let text = format!("#!/bin/sh\nexec {}\n", fpleaf_binary().display());
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = record("cg-script-run", "auto", &[&script]);
+    let why = run.summary["copies_from_start_because"].as_str().unwrap_or_default();
+    assert_eq!(
+        why, "run.sh is no ELF binary (a script?): what it runs is not known before it runs",
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.count("frame_pointer_walks"), 0, "{}", run.summary);
+}
+
 /// `--pid` of a running Go program: its mappings, read from /proc before
 /// the events are opened, all keep frame pointers, so no stack is copied.
 #[test]

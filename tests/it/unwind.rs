@@ -141,13 +141,33 @@ fn libc_samples_carry_their_caller() {
 }
 
 /// The same workload with frame pointers only: the chains are cut short,
-/// so the unwinder is what makes them whole.
+/// so the unwinder is what makes them whole; firebox says so and names
+/// what goes further.
 #[test]
 fn frame_pointers_alone_give_short_stacks() {
-    let stacks = record_chain("unwind-fp", "fp");
+    let dir = Scratch::new("unwind-fp");
+    let out = dir.path("chain.folded");
+    let output = firebox()
+        .args(["record", "--call-graph", "fp", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(chain_binary())
+        .arg("3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stacks = read_folded(&out);
     let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
     assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
     assert!(share < 20.0, "{share:.1}% whole with frame pointers alone: {stacks:#?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "frame-pointer walks end in code built without frame pointers; \
+             --call-graph dwarf or auto unwinds it"
+        ),
+        "{stderr}"
+    );
 }
 
 /// A Rust binary built with `-O` (no frame pointers, text segment not at
@@ -261,4 +281,22 @@ fn stack_size_sets_the_copy_and_its_limit() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("12 bytes is not a multiple of 8"), "{stderr}");
+
+    // Sizes in megabytes are sizes too, and fp copies no stack to size.
+    let refused = [
+        (&["--stack-size", "1M"][..], "1048576 bytes is out of range: 8 to 65528"),
+        (&["--stack-size", "-16"][..], "\"-16\" is not a size in bytes"),
+        (&["--call-graph", "fp", "--stack-size", "8K"][..], "--call-graph fp copies none"),
+    ];
+    for (flags, message) in refused {
+        let output = firebox()
+            .arg("record")
+            .args(flags)
+            .args(["-o", "/tmp/x.svg", "--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+    }
 }

@@ -314,12 +314,19 @@ impl StackUnwinder {
     /// before it runs.
     pub(crate) fn why_program_needs_copies(path: &std::path::Path) -> Option<String> {
         let name = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        let mut magic = [0u8; 4];
+        let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+        if read.is_ok() && &magic != b"\x7fELF" {
+            return Some(format!(
+                "{name} is no ELF binary (a script?): what it runs is not known before it runs"
+            ));
+        }
         match UnwindFile::load(path, None) {
             None => Some(format!("{name} could not be read")),
             Some(f) if f.interpreter => {
                 Some(format!("{name} is dynamic: its libraries are not known before it runs"))
             }
-            Some(f) if !f.keeps_frame_pointers() => Some(name.into_owned()),
+            Some(f) if !f.keeps_frame_pointers() => Some(format!("{name} keeps no frame pointers")),
             Some(_) => None,
         }
     }

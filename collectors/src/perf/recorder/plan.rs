@@ -14,7 +14,7 @@ impl Recorder {
             let Some(process) = self.procs.get(pid) else { continue };
             for mapping in process.mappings() {
                 if self.unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false) {
-                    return Some(mapping.module_name().to_string());
+                    return Some(format!("{} keeps no frame pointers", mapping.module_name()));
                 }
             }
         }
