@@ -176,6 +176,31 @@ fn threads_started_later_are_sampled() {
     assert!(stderr.contains("2 threads"), "the summary counts 2 sampled threads: {stderr}");
 }
 
+/// A thread that keeps the name it was started with is named by it, also
+/// in the samples named after it ended: the chain workload's second thread
+/// is `chain` like its main thread, never `[tid N]`.
+#[test]
+fn threads_keep_the_name_they_were_started_with() {
+    let _turn = crate::support::cpu_turn();
+    let dir = Scratch::new("record-thread-names");
+    let out = dir.path("threads.folded");
+    let output = firebox()
+        .args(["record", "--per-thread", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(crate::unwind::chain_binary())
+        .arg("2")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stacks = read_folded(&out);
+    assert!(total(&stacks) > 200, "too few samples: {stacks:#?}");
+    let unnamed: Vec<&String> = stacks.keys().filter(|s| !s.starts_with("chain;chain;")).collect();
+    assert!(unnamed.is_empty(), "stacks not under chain;chain: {unnamed:#?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("2 threads"), "both threads sampled: {stderr}");
+}
+
 /// Forty threads sampled at 499 Hz with stack copies fill the rings with
 /// some 16 MB a second, while their first samples make firebox read libc's
 /// unwind tables and debug info: no sample is lost all the same, and the

@@ -33,7 +33,7 @@ pub(crate) enum Event {
     /// A thread was (re)named, or its process called `exec`.
     Comm { pid: u32, tid: u32, time: u64, name: String, exec: bool },
     /// A process or thread was created.
-    Fork { pid: u32, ppid: u32, tid: u32, time: u64 },
+    Fork { pid: u32, ppid: u32, tid: u32, ptid: u32, time: u64 },
     /// A process or thread ended.
     Exit { pid: u32, tid: u32, time: u64 },
     /// The kernel dropped records because the ring buffer was full.
@@ -100,7 +100,9 @@ pub(crate) fn from_record(record: Record<'_>, misc: u16, raw: &[u8]) -> Option<E
             exec: misc & MISC_COMM_EXEC != 0,
         },
         Record::Fork(fork) => {
-            Event::Fork { pid: fork.pid, ppid: fork.ppid, tid: fork.tid, time: fork.time }
+            let (pid, ppid, tid, ptid, time) =
+                (fork.pid, fork.ppid, fork.tid, fork.ptid, fork.time);
+            Event::Fork { pid, ppid, tid, ptid, time }
         }
         Record::Exit(exit) => Event::Exit { pid: exit.pid, tid: exit.tid, time: exit.time },
         Record::Lost(lost) => Event::Lost { count: lost.lost, time: trailer_time().unwrap_or(0) },

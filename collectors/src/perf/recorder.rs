@@ -500,9 +500,19 @@ impl Recorder {
                 }
                 process.threads.insert(tid, name);
             }
-            Event::Fork { pid, ppid, tid, .. } => {
+            Event::Fork { pid, ppid, tid, ptid, .. } => {
                 if pid == tid && pid != ppid {
                     self.procs.fork(ppid, pid);
+                }
+                // A new task is named as the thread that started it, until
+                // a comm record renames it.
+                let name = self.procs.get(ppid).and_then(|p| p.threads.get(&ptid)).cloned();
+                let process = self.procs.entry(pid);
+                if let Some(name) = name.or_else(|| (pid == ppid).then(|| process.name.clone())) {
+                    if pid == tid && pid != ppid {
+                        process.name = name.clone();
+                    }
+                    process.threads.insert(tid, name);
                 }
             }
             Event::Exit { pid, tid, .. } => {
@@ -583,7 +593,14 @@ impl Recorder {
         }
         frames.push(Frame::process(process.name.clone()));
         if self.config.per_thread {
-            let name = process.threads.get(&tid).cloned().or_else(|| procs::read_comm(pid, tid));
+            // A thread running since before the recording began is named
+            // from /proc once; later ones by their fork and comm records.
+            if !process.threads.contains_key(&tid) {
+                if let Some(name) = procs::read_comm(pid, tid) {
+                    process.threads.insert(tid, name);
+                }
+            }
+            let name = process.threads.get(&tid).cloned();
             frames.push(Frame::new(
                 name.unwrap_or_else(|| format!("[tid {tid}]")),
                 FrameKind::Thread,
