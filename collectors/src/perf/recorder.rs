@@ -595,12 +595,12 @@ impl Recorder {
         if self.config.per_thread {
             // A thread running since before the recording began is named
             // from /proc once; later ones by their fork and comm records.
-            if !process.threads.contains_key(&tid) {
-                if let Some(name) = procs::read_comm(pid, tid) {
-                    process.threads.insert(tid, name);
+            let name = match process.threads.entry(tid) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(e.get().clone()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    procs::read_comm(pid, tid).map(|name| e.insert(name).clone())
                 }
-            }
-            let name = process.threads.get(&tid).cloned();
+            };
             frames.push(Frame::new(
                 name.unwrap_or_else(|| format!("[tid {tid}]")),
                 FrameKind::Thread,
