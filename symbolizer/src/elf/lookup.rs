@@ -19,6 +19,7 @@ use blazesym::symbolize::{self, cache, source, FindSymOpts, Input, Symbolize};
 use firebox_model::{Frame, FrameKind};
 use tracing::{debug, trace, warn};
 
+use super::plt::PltStubs;
 use crate::{names, Error, Source, Symbolized};
 
 /// The resolvers of one binary.
@@ -29,6 +30,8 @@ pub(crate) struct ElfNames {
     dwarf_from_debug_file: bool,
     /// Whether the symbol table comes from a separate debug file.
     symtab_from_debug_file: bool,
+    /// The binary's PLT stubs, which no symbol covers.
+    plt: PltStubs,
 }
 
 impl std::fmt::Debug for ElfNames {
@@ -68,11 +71,15 @@ impl ElfNames {
             symtab: log_failure(symtab_path, Symtab::open(symtab_path)),
             dwarf_from_debug_file,
             symtab_from_debug_file,
+            plt: PltStubs::read(binary),
         }
     }
 
     /// The frames at virtual address `vaddr`, outermost first.
     pub(crate) fn find(&self, vaddr: u64, inlined: bool) -> Option<Symbolized> {
+        if let Some(stub) = self.plt.find(vaddr) {
+            return Some(Symbolized { frames: vec![Frame::native(stub)], source: Source::Symtab });
+        }
         let elf = self.symtab.as_ref().and_then(|s| s.find(vaddr));
         if let Some(found) =
             self.dwarf.as_ref().and_then(|d| self.find_dwarf(d, vaddr, inlined, &elf))

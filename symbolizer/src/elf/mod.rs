@@ -6,10 +6,11 @@
 //! Only headers, notes and a few sections are read (through
 //! `object::ReadCache`), so checking a candidate file is cheap even for a
 //! large library. Symbol lookups themselves are blazesym's ([`lookup`]),
-//! except for the vDSO ([`symtab`]).
+//! except for the vDSO ([`symtab`]) and PLT stubs ([`plt`]).
 
 pub(crate) mod debug;
 pub(crate) mod lookup;
+pub(crate) mod plt;
 pub(crate) mod symtab;
 
 use std::ffi::OsString;
