@@ -71,10 +71,11 @@ struct Binary {
 }
 
 impl Binary {
-    /// The binary read from `path`, with its debug file when it has no DWARF
-    /// of its own.
+    /// The binary found at `path` and read from `read_from` (the same file,
+    /// held open), with its debug file when it has no DWARF of its own.
     fn open(
         path: &Path,
+        read_from: &Path,
         info: ElfInfo,
         process: &ProcessView,
         mapping: &Mapping,
@@ -97,7 +98,7 @@ impl Binary {
             debug_file = debug::find(&query, config);
         }
         let files = ElfFiles {
-            binary: (path, info.has_dwarf),
+            binary: (read_from, info.has_dwarf),
             debug_file: debug_file.as_ref().map(|(p, d)| (p.as_path(), d.has_dwarf, d.has_symtab)),
         };
         let file = ModuleFile {
@@ -120,6 +121,13 @@ impl Binary {
             }),
         }
     }
+}
+
+/// A path that opens the very file `file` is, whatever its own path names
+/// by then.
+fn held_open(file: &std::fs::File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// The binaries, mappings and results seen so far.
@@ -230,7 +238,19 @@ impl BinaryCache {
         }
 
         for (path, origin) in binary_candidates(process, mapping, config) {
-            let info = match ElfInfo::read(&path) {
+            // The candidate is opened once and read through that descriptor
+            // from then on: its path can name another file a moment later
+            // (a library unloaded and another mapped at its address has the
+            // same /proc/PID/map_files entry).
+            let opened = match std::fs::File::open(&path) {
+                Ok(opened) => opened,
+                Err(error) => {
+                    trace!(candidate = %path.display(), ?origin, %error, "binary candidate unreadable");
+                    continue;
+                }
+            };
+            let read_from = held_open(&opened);
+            let info = match ElfInfo::read(&read_from) {
                 Ok(info) => info,
                 Err(error) => {
                     trace!(candidate = %path.display(), ?origin, error = %error_chain(&error), "binary candidate unreadable");
@@ -254,7 +274,8 @@ impl BinaryCache {
             if let Some(&id) = key.as_ref().and_then(|k| self.by_key.get(k)) {
                 return Some(id);
             }
-            let binary = Binary::open(&path, info, process, mapping, config);
+            let binary = Binary::open(&path, &read_from, info, process, mapping, config);
+            drop(opened);
             return Some(self.add(key, binary));
         }
 
