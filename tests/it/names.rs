@@ -77,7 +77,7 @@ fn a_library_reloaded_at_the_same_address_keeps_its_own_names() {
     let dir = Scratch::new("names-reload");
     let (lib_a, lib_b, bin) = (dir.path("liba.so"), dir.path("libb.so"), dir.path("reload"));
     let lib = fixtures().join("workloads/reloadlib.c");
-    compile(&[lib.clone()], &lib_a, &["-O1", "-shared", "-fPIC", "-DLIB_A"]);
+    compile(std::slice::from_ref(&lib), &lib_a, &["-O1", "-shared", "-fPIC", "-DLIB_A"]);
     compile(&[lib], &lib_b, &["-O1", "-shared", "-fPIC", "-DLIB_B"]);
     compile(&[fixtures().join("workloads/reload.c")], &bin, &["-O2", "-ldl"]);
     for round in 0..2 {
