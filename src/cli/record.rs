@@ -398,7 +398,15 @@ fn short_stacks_hint(stats: &perf::Stats, config: &perf::Config) -> Option<Strin
         100.0 - stats.whole_share() * 100.0
     );
     let copied = stats.copied_stacks as f64 / stats.user_stacks as f64;
-    Some(if copied >= 0.5 && config.stack_size < perf::MAX_STACK_SIZE {
+    let short_count = stats.user_stacks - stats.whole_stacks;
+    Some(if stats.guessed_stacks * 2 >= short_count {
+        format!(
+            "{:.0}% of stacks are not known to be whole: they pass through code without unwind \
+             rules (JIT code, say), where callers are found by frame pointers and one may be \
+             missing",
+            100.0 - stats.whole_share() * 100.0
+        )
+    } else if copied >= 0.5 && config.stack_size < perf::MAX_STACK_SIZE {
         format!(
             "{short}; if they are deeper than the {}-byte stack copy, --stack-size {} goes further",
             config.stack_size,

@@ -300,3 +300,95 @@ fn stack_size_sets_the_copy_and_its_limit() {
         assert!(stderr.contains(message), "{flags:?}: {stderr}");
     }
 }
+
+/// Records `seconds` of the fixture workload `source`, built with `flags`,
+/// under `--call-graph dwarf`: its folded stacks, the summary's `stacks`
+/// block and firebox's stderr.
+fn record_workload(
+    name: &str,
+    source: &str,
+    flags: &[&str],
+    seconds: &str,
+) -> (BTreeMap<String, u64>, serde_json::Value, String) {
+    let dir = Scratch::new(name);
+    let binary = dir.path(name);
+    compile(&[fixtures().join("workloads").join(source)], &binary, flags);
+    let (out, summary) = (dir.path("out.folded"), dir.path("summary.json"));
+    let output = firebox()
+        .args(["record", "--call-graph", "dwarf", "-o"])
+        .arg(&out)
+        .arg("--json-summary")
+        .arg(&summary)
+        .arg("--")
+        .arg(&binary)
+        .arg(seconds)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (read_folded(&out), summary["stacks"].clone(), stderr)
+}
+
+/// A signal handler's stack goes on through the sigreturn trampoline into
+/// the code the signal interrupted, down to `_start`.
+#[test]
+fn stacks_go_through_signal_handlers() {
+    let _turn = crate::support::cpu_turn();
+    let (stacks, _, _) = record_workload("unwind-signals", "signals.c", &["-O2", "-g"], "2");
+    let chain: &[&[&str]] =
+        &[START, &["main"], &["outer"], &["inner"], &["handler"], &["handler_work"]];
+    let (share, samples) = whole_share(&stacks, "handler_work", &[chain]);
+    assert!(samples > 50, "too few samples in the handler ({samples}): {stacks:#?}");
+    assert!(share >= 90.0, "{share:.1}% of handler samples reach _start: {stacks:#?}");
+}
+
+/// A stack through code without unwind rules (a JIT's stub) is unwound
+/// there by frame pointers, which skip the stub's caller `run`: it is kept,
+/// counted as passing such code and never as whole, and firebox says why.
+#[test]
+fn code_without_rules_leaves_stacks_not_known_whole() {
+    let _turn = crate::support::cpu_turn();
+    let flags = ["-O2", "-g", "-fno-omit-frame-pointer"];
+    let (stacks, counts, stderr) = record_workload("unwind-jitcall", "jitcall.c", &flags, "2");
+    let (share, samples) = whole_share(&stacks, "work", &[&[START, &["main"], &["callback"]]]);
+    assert!(samples > 100 && share >= 90.0, "{share:.1}% of {samples}: {stacks:#?}");
+    let through = counts["through_code_without_rules"].as_u64().unwrap();
+    let with_user = counts["with_user_frames"].as_u64().unwrap();
+    assert!(through * 100 >= with_user * 90, "{counts:#}");
+    assert!(counts["whole"].as_u64().unwrap() * 10 <= with_user, "{counts:#}");
+    assert!(stderr.contains("pass through code without unwind rules"), "{stderr}");
+}
+
+/// A stack deeper than the unwinder follows (3000 frames of recursion in
+/// a 64 KiB copy) is cut there, and says so with a `[truncated]` frame.
+#[test]
+fn a_stack_cut_by_the_unwinder_says_so() {
+    let _turn = crate::support::cpu_turn();
+    let dir = Scratch::new("unwind-cut");
+    let binary = dir.path("deep");
+    let flags = [
+        "-DDEPTH=3000",
+        "-O2",
+        "-fno-omit-frame-pointer",
+        "-fno-stack-protector",
+        "-static",
+        "-nostdlib",
+    ];
+    compile(&[fixtures().join("workloads/fpleaf.c")], &binary, &flags);
+    let out = dir.path("deep.folded");
+    let output = firebox()
+        .args(["record", "--call-graph", "dwarf", "--stack-size", "65528", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stacks = read_folded(&out);
+    let total: u64 = stacks.values().sum();
+    let cut: u64 =
+        stacks.iter().filter(|(s, _)| s.starts_with("deep;[truncated];")).map(|(_, n)| n).sum();
+    assert!(total > 100 && cut * 100 >= total * 90, "{cut} of {total} cut: {stacks:#?}");
+}

@@ -31,6 +31,7 @@ mod open;
 mod procs;
 mod reader;
 mod recorder;
+mod sigframe;
 mod stacks;
 mod sys;
 mod unwind;

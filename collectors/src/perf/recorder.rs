@@ -65,6 +65,10 @@ pub struct Stats {
     pub user_stacks: u64,
     /// Samples whose user stack was unwound with CFI from a copy of it.
     pub copied_stacks: u64,
+    /// Samples whose stack passed through code without unwind rules (JIT
+    /// code, say), whose caller was then found by frame pointers: never
+    /// counted whole, as a caller may be missing there.
+    pub guessed_stacks: u64,
     /// Samples whose user stack is the kernel's frame-pointer walk, its
     /// first frames mended from the top of the stack where it carried that.
     pub frame_pointer_stacks: u64,
@@ -545,19 +549,21 @@ impl Recorder {
         self.tids.insert(tid);
 
         let mut chain = Callchain::parse(raw);
+        let mut guessed = false;
         if let Some((regs, stack)) = user {
             let process = self.procs.entry(pid);
             if !process.maps_read && process.mapping(regs.ip).is_none() {
                 self.procs.load_from_proc(pid);
             }
             if let Some(process) = self.procs.get(pid) {
+                let unwound = self.unwinder.unwind(pid, process, regs, &stack);
+                guessed = unwound.guessed;
                 if stacks == Stacks::Copy {
-                    chain.user = self.unwinder.unwind(pid, process, regs, &stack);
-                    chain.truncated = false;
+                    chain.user = unwound.addresses();
+                    chain.truncated = unwound.cut;
                     self.stats.copied_stacks += 1;
                 } else {
-                    let top = self.unwinder.unwind_with_slots(pid, process, regs, &stack);
-                    chain.user = unwind::stitch(top, &chain.user, regs.bp);
+                    chain.user = unwind::stitch(unwound.frames, &chain.user, regs.bp);
                 }
             }
         }
@@ -582,7 +588,11 @@ impl Recorder {
         }
         let (body, whole) =
             stacks::resolve(&chain, pid, &mut self.procs, &mut self.symbolizer, &mut self.counts);
-        if whole {
+        // A caller found by frame pointers from code without unwind rules
+        // may hide another: such a stack is not known to be whole.
+        if guessed {
+            self.stats.guessed_stacks += 1;
+        } else if whole {
             self.stats.whole_stacks += 1;
         }
 

@@ -20,7 +20,7 @@ use object::read::ReadCache;
 use object::{Object, ObjectSection, ObjectSegment};
 
 use super::procs::Process;
-use super::{cfi, frame_pointers};
+use super::{cfi, frame_pointers, sigframe};
 
 /// `sample_regs_user` mask: bp, sp and ip in perf's x86_64 register order.
 pub(crate) const REGS_MASK: u64 = (1 << 6) | (1 << 7) | (1 << 8);
@@ -62,6 +62,8 @@ struct UnwindFile {
     /// Whether its code keeps frame pointers, read from its rules when
     /// first asked (see [`frame_pointers`]).
     frame_pointers: OnceLock<bool>,
+    /// The addresses of its sigreturn trampolines (see [`sigframe`]).
+    trampolines: Vec<u64>,
     /// Whether it names a dynamic loader: libraries join it at run time.
     interpreter: bool,
     /// (file offset range, virtual address) of each loadable segment.
@@ -96,6 +98,9 @@ impl UnwindFile {
         let eh_frame = section(".eh_frame");
         let debug_frame = section(".debug_frame").map(|(_, d)| d);
         let text = section(".text");
+        let trampolines = text.as_ref().map_or_else(Vec::new, |(range, code)| {
+            sigframe::trampolines(code).into_iter().map(|at| range.start + at).collect()
+        });
         let debug_frame_only = cfi::debug_frame_only(
             text.as_ref().map_or(0, |(r, _)| r.start),
             eh_frame.as_ref().map(|(r, d)| (r, &**d)),
@@ -109,6 +114,7 @@ impl UnwindFile {
             debug_frame_only,
             go: frame_pointers::is_go(&object),
             frame_pointers: OnceLock::new(),
+            trampolines,
             interpreter: object.section_by_name(".interp").is_some(),
             got: object.section_by_name(".got").map(|s| s.address()..s.address() + s.size()),
             segments,
@@ -213,6 +219,37 @@ enum FileKey {
 struct ProcessUnwinder {
     generation: u64,
     unwinder: UnwinderX86_64<Arc<[u8]>>,
+    /// Where its sigreturn trampolines are, sorted.
+    trampolines: Vec<u64>,
+    /// The address ranges of code that has unwind rules, sorted.
+    ruled: Vec<Range<u64>>,
+}
+
+impl ProcessUnwinder {
+    fn has_rules(&self, address: u64) -> bool {
+        let at = self.ruled.partition_point(|r| r.start <= address);
+        at.checked_sub(1).is_some_and(|i| self.ruled[i].contains(&address))
+    }
+}
+
+/// A sample's user stack as far as its copy and the unwind rules reach.
+#[derive(Debug, Default)]
+pub(crate) struct Unwound {
+    /// The ip, then return addresses, each with the stack slot it was read
+    /// from (none for the ip and for the ip a signal interrupted).
+    pub(crate) frames: Vec<(u64, Option<u64>)>,
+    /// Whether it was cut at [`MAX_FRAMES`].
+    pub(crate) cut: bool,
+    /// Whether a caller was found by frame pointers from code without
+    /// unwind rules (JIT code, say): a caller may be missing there.
+    pub(crate) guessed: bool,
+}
+
+impl Unwound {
+    /// The addresses, leaf first.
+    pub(crate) fn addresses(&self) -> Vec<u64> {
+        self.frames.iter().map(|(a, _)| *a).collect()
+    }
 }
 
 /// Unwinds sampled user stacks for every process of a recording.
@@ -231,70 +268,73 @@ impl StackUnwinder {
         }
     }
 
-    /// The user addresses of a sample, leaf first: the ip, then return
-    /// addresses, as far as the stack copy and the unwind rules reach.
+    /// The user stack of a sample: the ip, then return addresses, as far
+    /// as the stack copy and the unwind rules reach, through signal frames.
     pub(crate) fn unwind(
         &mut self,
         pid: u32,
         process: &Process,
         regs: UserRegs,
         stack: &[u8],
-    ) -> Vec<u64> {
-        self.unwind_with_slots(pid, process, regs, stack).into_iter().map(|(a, _)| a).collect()
-    }
-
-    /// Like [`StackUnwinder::unwind`], each address with the stack address
-    /// it was read from (none for the ip, nor where it cannot be told).
-    pub(crate) fn unwind_with_slots(
-        &mut self,
-        pid: u32,
-        process: &Process,
-        regs: UserRegs,
-        stack: &[u8],
-    ) -> Vec<(u64, Option<u64>)> {
+    ) -> Unwound {
         let stale = self.processes.get(&pid).is_none_or(|p| p.generation != process.generation);
         if stale {
-            let unwinder = self.build(pid, process);
-            self.processes
-                .insert(pid, ProcessUnwinder { generation: process.generation, unwinder });
+            let built = self.build(pid, process);
+            self.processes.insert(pid, built);
         }
-        let Some(entry) = self.processes.get(&pid) else { return vec![(regs.ip, None)] };
+        let mut unwound = Unwound { frames: vec![(regs.ip, None)], ..Unwound::default() };
+        let Some(entry) = self.processes.get(&pid) else { return unwound };
 
-        // The words read from the stack during one step, to tell where the
-        // return address it gave was found.
-        let reads = std::cell::RefCell::new(Vec::<(u64, u64)>::new());
         let sp = regs.sp;
         let mut read_stack = |addr: u64| {
             let offset = addr.checked_sub(sp).ok_or(())? as usize;
             let bytes = stack.get(offset..offset.checked_add(8).ok_or(())?).ok_or(())?;
-            let value = u64::from_le_bytes(bytes.try_into().map_err(|_| ())?);
-            reads.borrow_mut().push((addr, value));
-            Ok(value)
+            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
         };
-        let mut frames = entry.unwinder.iter_frames(
-            regs.ip,
-            UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp),
-            &mut self.cache,
-            &mut read_stack,
-        );
-        let mut out = Vec::with_capacity(32);
-        while let Ok(Some(frame)) = frames.next() {
-            let read = std::mem::take(&mut *reads.borrow_mut());
-            out.push(match frame {
-                FrameAddress::InstructionPointer(ip) => (ip, None),
-                FrameAddress::ReturnAddress(ra) => {
-                    let ra = ra.get();
-                    (ra, read.iter().rev().find(|(_, v)| *v == ra).map(|(a, _)| *a))
-                }
-            });
-            if out.len() >= MAX_FRAMES {
+        let mut unwind_regs = UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp);
+        let mut address = FrameAddress::InstructionPointer(regs.ip);
+        loop {
+            if unwound.frames.len() >= MAX_FRAMES {
+                unwound.cut = true;
                 break;
             }
+            if let FrameAddress::ReturnAddress(ra) = address {
+                if entry.trampolines.binary_search(&ra.get()).is_ok() {
+                    // A signal handler returns here: the interrupted code's
+                    // registers lie right above its return address.
+                    let context = unwind_regs.sp();
+                    let Some((ip, sp, bp)) = sigframe::interrupted(context, &mut read_stack) else {
+                        break;
+                    };
+                    unwind_regs = UnwindRegsX86_64::new(ip, sp, bp);
+                    address = FrameAddress::InstructionPointer(ip);
+                    // Return addresses are named from the byte before them;
+                    // the trampoline is named from its own first byte
+                    // (glibc puts a nop before it for unwinders' sake).
+                    if let Some((trampoline, _)) = unwound.frames.last_mut() {
+                        *trampoline += 1;
+                    }
+                    // The interrupted ip is where it stopped, not a return
+                    // address: the byte after it is named from it.
+                    unwound.frames.push((ip.wrapping_add(1), None));
+                    continue;
+                }
+            }
+            let ruled = entry.has_rules(address.address_for_lookup());
+            let step = entry.unwinder.unwind_frame(
+                address,
+                &mut unwind_regs,
+                &mut self.cache,
+                &mut read_stack,
+            );
+            let Ok(Some(ra)) = step else { break };
+            let Some(next) = FrameAddress::from_return_address(ra) else { break };
+            unwound.guessed |= !ruled;
+            // The caller's frame starts where the return address was pushed.
+            unwound.frames.push((ra, unwind_regs.sp().checked_sub(8)));
+            address = next;
         }
-        if out.is_empty() {
-            out.push((regs.ip, None));
-        }
-        out
+        unwound
     }
 
     /// Whether the file of `mapping` keeps frame pointers; `None` when it
@@ -336,15 +376,28 @@ impl StackUnwinder {
         self.processes.remove(&pid);
     }
 
-    fn build(&mut self, pid: u32, process: &Process) -> UnwinderX86_64<Arc<[u8]>> {
+    fn build(&mut self, pid: u32, process: &Process) -> ProcessUnwinder {
         let mut unwinder = UnwinderX86_64::new();
+        let (mut trampolines, mut ruled) = (Vec::new(), Vec::new());
         for mapping in process.mappings() {
+            // The kernel's vDSO has no file to read rules from; its few
+            // functions are walked by their frame pointers, which they keep.
+            if matches!(mapping.kind(), MappingKind::Vdso) {
+                ruled.push(mapping.start..mapping.end);
+            }
             let Some(file) = self.file(pid, process, mapping) else { continue };
+            let Some(bias) = file.bias(mapping) else { continue };
             for module in file.modules(mapping) {
                 unwinder.add_module(module);
             }
+            trampolines.extend(file.trampolines.iter().map(|t| t.wrapping_add(bias)));
+            if file.eh_frame.is_some() || file.debug_frame.is_some() {
+                ruled.push(mapping.start..mapping.end);
+            }
         }
-        unwinder
+        trampolines.sort_unstable();
+        ruled.sort_by_key(|r| r.start);
+        ProcessUnwinder { generation: process.generation, unwinder, trampolines, ruled }
     }
 
     fn file(&mut self, pid: u32, process: &Process, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
