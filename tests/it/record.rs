@@ -840,7 +840,16 @@ fn a_thread_that_starts_threads_all_the_time_is_sampled() {
     // 2 CPU seconds of the main thread: 198 samples.
     assert!(samples >= 140, "{samples} samples of a command that used 2 CPU seconds");
     // Thread creation costs the main thread much of its time; spin the rest.
-    assert!(share_of(&read_folded(&out), "spin") >= 20.0, "spin is hardly sampled");
+    let stacks = read_folded(&out);
+    assert!(share_of(&stacks, "spin") >= 20.0, "spin is hardly sampled");
+    // The main thread inside clone3 keeps its callers: clone3 is a
+    // thread's entry point only at the root of the new thread's stack.
+    let starting: Vec<&String> =
+        stacks.keys().filter(|s| s.contains("clone3") && !s.contains("start_thread")).collect();
+    assert!(starting.len() >= 3, "no samples of the main thread in clone3: {stacks:#?}");
+    for stack in starting {
+        assert!(stack.starts_with("spawner;_start;") && stack.contains(";main;"), "{stack}");
+    }
 
     let child = Command::new(&binary).arg("20").spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));

@@ -101,21 +101,23 @@ pub(crate) fn resolve(
     // named after the next function.
     let lookup = |i: usize, addr: u64| if i == 0 { addr } else { addr.saturating_sub(1) };
 
-    let leaf_in_kernel = !chain.kernel.is_empty();
+    // The user leaf is where the thread stopped: the instruction after a
+    // system call, or the one that faulted or was interrupted, named as it
+    // is (one byte back would name a function that starts there after the
+    // one before it).
     let user_root = frames.len();
     let mut user: Vec<Symbolized> = chain
         .user
         .iter()
         .enumerate()
-        .map(|(i, &addr)| {
-            let at = if leaf_in_kernel { addr.saturating_sub(1) } else { lookup(i, addr) };
-            user_frame(&view, at, procs, symbolizer)
-        })
+        .map(|(i, &addr)| user_frame(&view, lookup(i, addr), procs, symbolizer))
         .collect();
     // A frame-pointer walk may run on past the thread's entry point, through
     // a frame pointer nobody zeroed (Go's threads): the stack ends there.
+    // Not at the leaf: a thread that starts another is in `clone3` too,
+    // with its own callers below.
     let is_entry = |s: &Symbolized| s.frames.iter().any(is_entry_point);
-    if let Some(entry) = user.iter().position(is_entry) {
+    if let Some(entry) = user.iter().skip(1).position(is_entry).map(|i| i + 1) {
         let end = entry + user[entry..].iter().take_while(|s| is_entry(s)).count();
         user.truncate(end);
     }
