@@ -150,6 +150,29 @@ fn auto_keeps_every_frame_of_a_recursion() {
     }
 }
 
+/// A function without a frame pointer in a program whose other functions
+/// keep one: `auto` walks frame pointers, which skip that function's
+/// caller, and the top of the stack gives it back.
+#[test]
+fn auto_keeps_the_caller_of_a_function_without_a_frame_pointer() {
+    let _turn = crate::support::cpu_turn();
+    let bin = bin_dir().join("fpmixed");
+    let flags = ["-O2", "-fno-omit-frame-pointer", "-fno-stack-protector", "-static", "-nostdlib"];
+    compile(&[fixtures().join("workloads/fpmixed.c")], &bin, &flags);
+    let mixed = record("cg-fpmixed", "auto", &[&bin]);
+    let chain: &[&[&str]] = &[
+        &["_start"],
+        &["run"],
+        &["outer.constprop.0"],
+        &["middle.constprop.0"],
+        &["leaf.constprop.0"],
+    ];
+    let (share, samples) = whole_share(&mixed.stacks, "leaf.constprop.0", &[chain]);
+    assert!(samples > 100, "too few samples in leaf ({samples}): {:#?}", mixed.stacks);
+    assert!(share >= 95.0, "{share:.1}% of leaf samples hold outer: {:#?}", mixed.stacks);
+    assert_eq!(mixed.count("frame_pointer_walks"), mixed.count("with_user_frames"));
+}
+
 const GO_CHAIN: &[&[&str]] = &[
     &["runtime.goexit.abi0", "runtime.goexit"],
     &["runtime.main"],

@@ -33,6 +33,7 @@ mod reader;
 mod recorder;
 mod sigframe;
 mod stacks;
+mod stitch;
 mod sys;
 mod unwind;
 

@@ -18,8 +18,9 @@ use super::open::{Events, Stacks};
 use super::procs::{self, list_threads, ProcessTable};
 use super::reader::{self, Batch, RingReader};
 use super::stacks::{self, Callchain, FrameCounts};
+use super::stitch;
 use super::sys::HeldChild;
-use super::unwind::{self, StackUnwinder, UserRegs};
+use super::unwind::{StackUnwinder, UserRegs};
 use super::{CallGraph, Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
 
@@ -563,7 +564,12 @@ impl Recorder {
                     chain.truncated = unwound.cut;
                     self.stats.copied_stacks += 1;
                 } else {
-                    chain.user = unwind::stitch(unwound.frames, &chain.user, regs.bp);
+                    let read = |addr: u64| {
+                        let at = usize::try_from(addr.checked_sub(regs.sp)?).ok()?;
+                        let word = stack.get(at..at.checked_add(8)?)?;
+                        Some(u64::from_le_bytes(word.try_into().ok()?))
+                    };
+                    chain.user = stitch::stitch(&unwound, &chain.user, regs.bp, read);
                 }
             }
         }
