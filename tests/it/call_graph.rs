@@ -59,6 +59,24 @@ pub fn fpchain_binary() -> &'static Path {
     })
 }
 
+/// fixtures/workloads/cgochain.go, built static with its C code (cgo).
+fn cgochain_binary() -> PathBuf {
+    let dir = bin_dir();
+    let out = dir.join("cgochain");
+    let output = tool("go", "apt-get install golang-go")
+        .args(["build", "-ldflags", "-extldflags=-static", "-o"])
+        .arg(&out)
+        .arg(fixtures().join("workloads/cgochain.go"))
+        .env("CGO_ENABLED", "1")
+        .env("GO111MODULE", "off")
+        .env("GOFLAGS", "")
+        .env("GOCACHE", dir.join("gocache"))
+        .output()
+        .expect("go build did not start");
+    assert!(output.status.success(), "go build (cgo, static) failed: {}", describe(&output));
+    out
+}
+
 /// Records `command` with `--call-graph call_graph`: its folded stacks and
 /// the summary's `stacks` block.
 fn record(name: &str, call_graph: &str, command: &[&dyn AsRef<std::ffi::OsStr>]) -> Recorded {
@@ -253,6 +271,21 @@ fn a_script_gets_stack_copies_from_the_start() {
         run.summary
     );
     assert_eq!(run.count("frame_pointer_walks"), 0, "{}", run.summary);
+}
+
+/// Go keeps frame pointers, but C code linked in with cgo (built without
+/// them, with a static libc that has none) does not: `auto` copies stacks
+/// from the start, and the C chain is whole down to its leaf.
+#[test]
+fn go_with_c_code_gets_stack_copies() {
+    let _turn = crate::support::cpu_turn();
+    let cgo = record("cg-cgo", "auto", &[&cgochain_binary(), &"1500"]);
+    let why = cgo.summary["copies_from_start_because"].as_str().unwrap_or_default();
+    assert_eq!(why, "cgochain keeps no frame pointers", "{}", cgo.summary);
+    let chain: &[&[&str]] = &[&["couter"], &["cmid"], &["cleaf"]];
+    let (share, samples) = whole_share(&cgo.stacks, "cleaf", &[chain]);
+    assert!(samples > 100, "too few samples in cleaf ({samples}): {:#?}", cgo.stacks);
+    assert!(share >= 95.0, "{share:.1}% of cleaf samples hold couter;cmid: {:#?}", cgo.stacks);
 }
 
 /// `--pid` of a running Go program: its mappings, read from /proc before

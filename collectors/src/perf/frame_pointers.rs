@@ -30,12 +30,16 @@ pub(crate) fn is_go<'data, R: object::ReadRef<'data>>(object: &object::File<'dat
 /// What a module's unwind rules say about its frame pointers: `eh_frame`
 /// with its address, and `debug_frame` (a build can put the rules of some
 /// functions in one and of the rest in the other); `text` is the address
-/// of `.text`.
+/// of `.text`. A Go program (`go`) keeps them in its own code, whose rules
+/// are in `.debug_frame`; C code linked into it (cgo, and libc with it
+/// when static) brings `.eh_frame`, which says whether that code does.
 pub(crate) fn kept(
+    go: bool,
     text: u64,
     eh_frame: Option<(&Range<u64>, &[u8])>,
     debug_frame: Option<&[u8]>,
 ) -> bool {
+    let debug_frame = if go { None } else { debug_frame };
     if eh_frame.is_none() && debug_frame.is_none() {
         // Nothing to unwind with but frame pointers, stack copy or not.
         return true;
@@ -172,12 +176,12 @@ mod tests {
         let eh_frame = section(".eh_frame");
         let debug_frame = section(".debug_frame");
         let text = object.section_by_name(".text").map_or(0, |s| s.address());
-        is_go(&object)
-            || kept(
-                text,
-                eh_frame.as_ref().map(|(r, d)| (r, d.as_slice())),
-                debug_frame.as_ref().map(|(_, d)| d.as_slice()),
-            )
+        kept(
+            is_go(&object),
+            text,
+            eh_frame.as_ref().map(|(r, d)| (r, d.as_slice())),
+            debug_frame.as_ref().map(|(_, d)| d.as_slice()),
+        )
     }
 
     /// The chain workload built with `flags` into a directory of its own.

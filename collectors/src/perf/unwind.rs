@@ -123,14 +123,14 @@ impl UnwindFile {
 
     /// Whether its code keeps frame pointers.
     fn keeps_frame_pointers(&self) -> bool {
-        self.go
-            || *self.frame_pointers.get_or_init(|| {
-                frame_pointers::kept(
-                    self.text.as_ref().map_or(0, |(r, _)| r.start),
-                    self.eh_frame.as_ref().map(|(r, d)| (r, &**d)),
-                    self.debug_frame.as_deref(),
-                )
-            })
+        *self.frame_pointers.get_or_init(|| {
+            frame_pointers::kept(
+                self.go,
+                self.text.as_ref().map_or(0, |(r, _)| r.start),
+                self.eh_frame.as_ref().map(|(r, d)| (r, &**d)),
+                self.debug_frame.as_deref(),
+            )
+        })
     }
 
     /// What to add to a file's virtual addresses to get where they are in
