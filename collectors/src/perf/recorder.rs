@@ -551,6 +551,8 @@ impl Recorder {
 
         let mut chain = Callchain::parse(raw);
         let mut guessed = false;
+        // Where the kernel's frame-pointer walk starts in the user stack.
+        let mut from_walk = (stacks != Stacks::Copy).then_some(1);
         if let Some((regs, stack)) = user {
             let process = self.procs.entry(pid);
             if !process.maps_read && process.mapping(regs.ip).is_none() {
@@ -569,10 +571,19 @@ impl Recorder {
                         let word = stack.get(at..at.checked_add(8)?)?;
                         Some(u64::from_le_bytes(word.try_into().ok()?))
                     };
-                    chain.user = stitch::stitch(&unwound, &chain.user, regs.bp, read);
+                    let (user, walk) = stitch::stitch(&unwound, &chain.user, regs.bp, read);
+                    chain.user = user;
+                    from_walk = Some(walk);
                 }
             }
         }
+        // A frame-pointer walk through a function that keeps no frame
+        // pointer skips that function's caller: the stack may miss a frame.
+        let skipped = from_walk.is_some_and(|from| {
+            let walked = chain.user.get(from.saturating_sub(1)..).unwrap_or_default();
+            let (unwinder, procs) = (&mut self.unwinder, &self.procs);
+            walked_through_code_without_frame_pointers(unwinder, procs, pid, walked)
+        });
         if stacks != Stacks::Copy && !chain.user.is_empty() {
             self.stats.frame_pointer_stacks += 1;
         }
@@ -598,7 +609,7 @@ impl Recorder {
         // may hide another: such a stack is not known to be whole.
         if guessed {
             self.stats.guessed_stacks += 1;
-        } else if whole {
+        } else if whole && !skipped {
             self.stats.whole_stacks += 1;
         }
 
@@ -625,6 +636,24 @@ impl Recorder {
         frames.extend(body);
         self.profile.add_frames(frames, 1);
     }
+}
+
+/// Whether any of `frames` (a frame-pointer walk, but for its last frame,
+/// whose caller is not looked for) lies in a module that keeps no frame
+/// pointers.
+fn walked_through_code_without_frame_pointers(
+    unwinder: &mut StackUnwinder,
+    procs: &ProcessTable,
+    pid: u32,
+    frames: &[u64],
+) -> bool {
+    let Some(process) = procs.get(pid) else { return false };
+    let Some((_, callees)) = frames.split_last() else { return false };
+    callees.iter().any(|&address| {
+        process.mapping(address.saturating_sub(1)).is_some_and(|mapping| {
+            unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false)
+        })
+    })
 }
 
 /// Whether `pid` still runs: one of its threads exists and is not a zombie.

@@ -16,16 +16,40 @@ use super::unwind::Unwound;
 /// The user frames of a sample, leaf first: `top` (unwound from the top of
 /// the stack), then the frames of `walked` (the kernel's frame-pointer
 /// walk from `bp`, leaf first) that lie above it; `read` reads a word of
-/// the copied stack.
+/// the copied stack. Also the index of the first frame from the walk.
 pub(crate) fn stitch(
     top: &Unwound,
     walked: &[u64],
     bp: u64,
     read: impl Fn(u64) -> Option<u64>,
-) -> Vec<u64> {
+) -> (Vec<u64>, usize) {
     let mut out = top.addresses();
-    let Some(rest) = walked.get(1..).filter(|r| !r.is_empty()) else { return out };
+    let Some(rest) = walked.get(1..).filter(|r| !r.is_empty()) else {
+        let len = out.len();
+        return (out, len);
+    };
+    let rest = match walk_above(top, rest, bp, read) {
+        Some(above) => &rest[above..],
+        None => {
+            let meet = meet(top, rest, bp);
+            out.truncate(meet);
+            rest
+        }
+    };
+    let from_walk = out.len();
+    out.extend_from_slice(rest);
+    (out, from_walk)
+}
 
+/// Where the walk goes on above the frames of `top`: the index in `rest`
+/// (the walk's return addresses) of its first frame above them; `None`
+/// where the slots do not tell.
+fn walk_above(
+    top: &Unwound,
+    rest: &[u64],
+    bp: u64,
+    read: impl Fn(u64) -> Option<u64>,
+) -> Option<usize> {
     // Where each of the walk's return addresses lies, as far as its frame
     // records are in the copy: rest[k] is at fp_k + 8, fp_0 = bp.
     let mut slots = Vec::with_capacity(rest.len());
@@ -39,34 +63,27 @@ pub(crate) fn stitch(
         }
     }
     // Past code without rules the copy's frames are guesses themselves.
-    let last = top.frames.iter().rev().find_map(|(_, slot)| *slot).filter(|_| !top.guessed);
-    if let Some(last) = last {
-        match slots.iter().position(|&slot| slot > last) {
-            Some(above) => out.extend_from_slice(&rest[above..]),
-            // The walk ended within the copy's frames.
-            None if slots.len() == rest.len() => {}
-            None => return meet(top, rest, bp),
-        }
-        return out;
+    let last = top.frames.iter().rev().find_map(|(_, slot)| *slot).filter(|_| !top.guessed)?;
+    match slots.iter().position(|&slot| slot > last) {
+        Some(above) => Some(above),
+        // The walk ended within the copy's frames.
+        None if slots.len() == rest.len() => Some(rest.len()),
+        None => None,
     }
-    meet(top, rest, bp)
 }
 
-/// The stack where no frame of `top` says where it lies: `top` up to the
-/// frame read from `bp + 8`, where the walk's first return address lies,
-/// or up to the first frame equal to it, then the walk.
-fn meet(top: &Unwound, rest: &[u64], bp: u64) -> Vec<u64> {
+/// How many frames of `top` to keep where no slot says where the walk goes
+/// on: up to the frame read from `bp + 8`, where the walk's first return
+/// address lies, or up to the first frame equal to it.
+fn meet(top: &Unwound, rest: &[u64], bp: u64) -> usize {
     let slot = bp.wrapping_add(8);
     let frames = &top.frames;
-    let meet = frames
+    frames
         .iter()
         .skip(1)
         .position(|(_, s)| *s == Some(slot))
         .or_else(|| frames.iter().skip(1).position(|(a, _)| *a == rest[0]))
-        .map_or(frames.len(), |i| i + 1);
-    let mut out: Vec<u64> = frames.iter().take(meet).map(|(a, _)| *a).collect();
-    out.extend_from_slice(rest);
-    out
+        .map_or(frames.len(), |i| i + 1)
 }
 
 #[cfg(test)]
@@ -86,20 +103,35 @@ mod tests {
         None
     }
 
+    fn stack(top: &Unwound, walked: &[u64], bp: u64, read: fn(u64) -> Option<u64>) -> Vec<u64> {
+        stitch(top, walked, bp, read).0
+    }
+
+    /// The walk's frames start where the copy's end.
+    #[test]
+    fn the_first_frame_of_the_walk_is_told() {
+        let top = unplaced(&[0x10, 0x20, 0x30, 0x40]);
+        assert_eq!(
+            stitch(&top, &[0x10, 0x30, 0x50], 0, nothing),
+            (vec![0x10, 0x20, 0x30, 0x50], 2)
+        );
+        assert_eq!(stitch(&top, &[0x10], 0, nothing), (vec![0x10, 0x20, 0x30, 0x40], 4));
+    }
+
     #[test]
     fn the_walk_takes_over_where_the_copy_meets_it() {
         // A leaf without a frame: the walk skips its caller 0x20.
         let walked = [0x10, 0x30, 0x50];
         let top = unplaced(&[0x10, 0x20, 0x30, 0x40]);
-        assert_eq!(stitch(&top, &walked, 0, nothing), [0x10, 0x20, 0x30, 0x50]);
+        assert_eq!(stack(&top, &walked, 0, nothing), [0x10, 0x20, 0x30, 0x50]);
         // The copy ran out before meeting the walk: what it gave, then the walk.
         let top = unplaced(&[0x10, 0x20]);
-        assert_eq!(stitch(&top, &walked, 0, nothing), [0x10, 0x20, 0x30, 0x50]);
+        assert_eq!(stack(&top, &walked, 0, nothing), [0x10, 0x20, 0x30, 0x50]);
         // A leaf with its frame: the two agree from the first return address.
         let top = unplaced(&[0x10, 0x30]);
-        assert_eq!(stitch(&top, &walked, 0, nothing), [0x10, 0x30, 0x50]);
+        assert_eq!(stack(&top, &walked, 0, nothing), [0x10, 0x30, 0x50]);
         // Nothing walked beyond the leaf: the copy alone.
-        assert_eq!(stitch(&unplaced(&[0x10, 0x20]), &[0x10], 0, nothing), [0x10, 0x20]);
+        assert_eq!(stack(&unplaced(&[0x10, 0x20]), &[0x10], 0, nothing), [0x10, 0x20]);
     }
 
     /// A stack of frame records at 0x1038, 0x1078 and 0x10b8 (each saved
@@ -121,10 +153,10 @@ mod tests {
         let top =
             unwound(&[(0x10, None), (rec, Some(0x1000)), (rec, Some(0x1040)), (rec, Some(0x1080))]);
         let walked = [0x10, rec, rec, 0x90];
-        assert_eq!(stitch(&top, &walked, 0x1038, records), [0x10, rec, rec, rec, 0x90]);
+        assert_eq!(stack(&top, &walked, 0x1038, records), [0x10, rec, rec, rec, 0x90]);
         // Without the records in the copy, the slot of the first one still
         // says where the two meet.
-        assert_eq!(stitch(&top, &walked, 0x1038, nothing), [0x10, rec, rec, rec, 0x90]);
+        assert_eq!(stack(&top, &walked, 0x1038, nothing), [0x10, rec, rec, rec, 0x90]);
     }
 
     /// A function without a frame pointer in the middle (0x30, whose
@@ -142,6 +174,6 @@ mod tests {
         // Walk from bp 0x1038: 0x30 at 0x1040, then (0x40 skipped) 0x50 at
         // 0x1080, 0x60 at 0x10c0.
         let walked = [0x10, 0x30, 0x50, 0x60];
-        assert_eq!(stitch(&top, &walked, 0x1038, records), [0x10, 0x20, 0x30, 0x40, 0x50, 0x60]);
+        assert_eq!(stack(&top, &walked, 0x1038, records), [0x10, 0x20, 0x30, 0x40, 0x50, 0x60]);
     }
 }
