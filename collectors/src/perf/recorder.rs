@@ -649,11 +649,7 @@ fn walked_through_code_without_frame_pointers(
 ) -> bool {
     let Some(process) = procs.get(pid) else { return false };
     let Some((_, callees)) = frames.split_last() else { return false };
-    callees.iter().any(|&address| {
-        process.mapping(address.saturating_sub(1)).is_some_and(|mapping| {
-            unwinder.keeps_frame_pointers(pid, process, mapping) == Some(false)
-        })
-    })
+    unwinder.any_without_frame_pointers(pid, process, callees)
 }
 
 /// Whether `pid` still runs: one of its threads exists and is not a zombie.

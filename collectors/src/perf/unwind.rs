@@ -223,13 +223,21 @@ struct ProcessUnwinder {
     trampolines: Vec<u64>,
     /// The address ranges of code that has unwind rules, sorted.
     ruled: Vec<Range<u64>>,
+    /// The address ranges of modules that keep no frame pointers, sorted;
+    /// read when first asked.
+    without_frame_pointers: Option<Vec<Range<u64>>>,
 }
 
 impl ProcessUnwinder {
     fn has_rules(&self, address: u64) -> bool {
-        let at = self.ruled.partition_point(|r| r.start <= address);
-        at.checked_sub(1).is_some_and(|i| self.ruled[i].contains(&address))
+        within(&self.ruled, address)
     }
+}
+
+/// Whether `address` lies in one of `ranges` (sorted, disjoint).
+fn within(ranges: &[Range<u64>], address: u64) -> bool {
+    let at = ranges.partition_point(|r| r.start <= address);
+    at.checked_sub(1).is_some_and(|i| ranges[i].contains(&address))
 }
 
 /// A sample's user stack as far as its copy and the unwind rules reach.
@@ -277,11 +285,7 @@ impl StackUnwinder {
         regs: UserRegs,
         stack: &[u8],
     ) -> Unwound {
-        let stale = self.processes.get(&pid).is_none_or(|p| p.generation != process.generation);
-        if stale {
-            let built = self.build(pid, process);
-            self.processes.insert(pid, built);
-        }
+        self.refresh(pid, process);
         let mut unwound = Unwound { frames: vec![(regs.ip, None)], ..Unwound::default() };
         let Some(entry) = self.processes.get(&pid) else { return unwound };
 
@@ -335,6 +339,44 @@ impl StackUnwinder {
             address = next;
         }
         unwound
+    }
+
+    /// Builds the unwinder of `pid` anew when its mappings changed.
+    fn refresh(&mut self, pid: u32, process: &Process) {
+        let stale = self.processes.get(&pid).is_none_or(|p| p.generation != process.generation);
+        if stale {
+            let built = self.build(pid, process);
+            self.processes.insert(pid, built);
+        }
+    }
+
+    /// Whether any of `addresses` of `pid` (return addresses: each is
+    /// looked up a byte back) lies in a module that keeps no frame pointers.
+    pub(crate) fn any_without_frame_pointers(
+        &mut self,
+        pid: u32,
+        process: &Process,
+        addresses: &[u64],
+    ) -> bool {
+        self.refresh(pid, process);
+        let known = self.processes.get(&pid).and_then(|p| p.without_frame_pointers.as_ref());
+        if known.is_none() {
+            let mut ranges: Vec<Range<u64>> = process
+                .mappings()
+                .iter()
+                .filter(|m| self.keeps_frame_pointers(pid, process, m) == Some(false))
+                .map(|m| m.start..m.end)
+                .collect();
+            ranges.sort_by_key(|r| r.start);
+            if let Some(entry) = self.processes.get_mut(&pid) {
+                entry.without_frame_pointers = Some(ranges);
+            }
+        }
+        let Some(ranges) = self.processes.get(&pid).and_then(|p| p.without_frame_pointers.as_ref())
+        else {
+            return false;
+        };
+        addresses.iter().any(|&a| within(ranges, a.saturating_sub(1)))
     }
 
     /// Whether the file of `mapping` keeps frame pointers; `None` when it
@@ -397,7 +439,13 @@ impl StackUnwinder {
         }
         trampolines.sort_unstable();
         ruled.sort_by_key(|r| r.start);
-        ProcessUnwinder { generation: process.generation, unwinder, trampolines, ruled }
+        ProcessUnwinder {
+            generation: process.generation,
+            unwinder,
+            trampolines,
+            ruled,
+            without_frame_pointers: None,
+        }
     }
 
     fn file(&mut self, pid: u32, process: &Process, mapping: &Mapping) -> Option<Arc<UnwindFile>> {
