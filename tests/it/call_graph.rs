@@ -41,39 +41,31 @@ fn build_fpleaf(name: &str, define: Option<&str>) -> PathBuf {
 /// fixtures/workloads/fpchain.go, built static (Go keeps frame pointers).
 pub fn fpchain_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = bin_dir();
-        let out = dir.join("fpchain");
-        let output = tool("go", "apt-get install golang-go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(fixtures().join("workloads/fpchain.go"))
-            .env("CGO_ENABLED", "0")
-            .env("GO111MODULE", "off")
-            .env("GOFLAGS", "")
-            .env("GOCACHE", dir.join("gocache"))
-            .output()
-            .expect("go build did not start");
-        assert!(output.status.success(), "go build failed: {}", describe(&output));
-        out
-    })
+    BIN.get_or_init(|| go_build("fpchain", &[], false))
 }
 
 /// fixtures/workloads/cgochain.go, built static with its C code (cgo).
 fn cgochain_binary() -> PathBuf {
+    go_build("cgochain", &["-ldflags", "-extldflags=-static"], true)
+}
+
+/// fixtures/workloads/NAME.go built with `flags`, with cgo or without.
+fn go_build(name: &str, flags: &[&str], cgo: bool) -> PathBuf {
     let dir = bin_dir();
-    let out = dir.join("cgochain");
+    let out = dir.join(name);
     let output = tool("go", "apt-get install golang-go")
-        .args(["build", "-ldflags", "-extldflags=-static", "-o"])
+        .arg("build")
+        .args(flags)
+        .arg("-o")
         .arg(&out)
-        .arg(fixtures().join("workloads/cgochain.go"))
-        .env("CGO_ENABLED", "1")
+        .arg(fixtures().join(format!("workloads/{name}.go")))
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .env("GO111MODULE", "off")
         .env("GOFLAGS", "")
         .env("GOCACHE", dir.join("gocache"))
         .output()
         .expect("go build did not start");
-    assert!(output.status.success(), "go build (cgo, static) failed: {}", describe(&output));
+    assert!(output.status.success(), "go build of {name}.go failed: {}", describe(&output));
     out
 }
 
