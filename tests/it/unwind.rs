@@ -361,6 +361,21 @@ fn code_without_rules_leaves_stacks_not_known_whole() {
     assert!(stderr.contains("pass through code without unwind rules"), "{stderr}");
 }
 
+/// The same with a hand-written stub without rules inside a program whose
+/// other code has them: the stub's address range, not its file, decides.
+#[test]
+fn a_stub_without_rules_in_a_module_with_rules_leaves_stacks_not_known_whole() {
+    let _turn = crate::support::cpu_turn();
+    let flags = ["-O2", "-g", "-fno-omit-frame-pointer"];
+    let (stacks, counts, _) = record_workload("unwind-asmstub", "asmstub.c", &flags, "2");
+    let (_, samples) = whole_share(&stacks, "work", &[&[START, &["main"], &["stub"]]]);
+    assert!(samples > 100, "too few samples in work ({samples}): {stacks:#?}");
+    let through = counts["through_code_without_rules"].as_u64().unwrap();
+    let with_user = counts["with_user_frames"].as_u64().unwrap();
+    assert!(through * 100 >= with_user * 80, "{counts:#}");
+    assert!(counts["whole"].as_u64().unwrap() * 5 <= with_user, "{counts:#}");
+}
+
 /// A stack deeper than the unwinder follows (3000 frames of recursion in
 /// a 64 KiB copy) is cut there, and says so with a `[truncated]` frame.
 #[test]

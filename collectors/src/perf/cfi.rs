@@ -32,6 +32,25 @@ pub(crate) fn debug_frame_only(
     uncovered(debug, &covered)
 }
 
+/// The address ranges that either section has rules for, sorted and
+/// joined: where an unwinder need not fall back to frame pointers.
+pub(crate) fn covered(
+    text: u64,
+    eh_frame: Option<(&Range<u64>, &[u8])>,
+    debug_frame: Option<&[u8]>,
+) -> Vec<Range<u64>> {
+    let mut ranges = Vec::new();
+    if let Some((eh_range, eh_data)) = eh_frame {
+        let bases = BaseAddresses::default().set_eh_frame(eh_range.start).set_text(text);
+        ranges.extend(fde_ranges(&EhFrame::new(eh_data, LittleEndian), &bases));
+    }
+    if let Some(debug_data) = debug_frame {
+        let bases = BaseAddresses::default();
+        ranges.extend(fde_ranges(&DebugFrame::new(debug_data, LittleEndian), &bases));
+    }
+    merged(ranges)
+}
+
 /// The address range of every function a section has rules for; entries
 /// that cannot be parsed are left out.
 fn fde_ranges<'a, S: UnwindSection<gimli::EndianSlice<'a, LittleEndian>>>(

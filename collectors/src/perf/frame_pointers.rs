@@ -6,10 +6,13 @@
 //! every sample would buy nothing. No crate answers the question, so it is
 //! answered here from the CFI: a function that keeps a frame pointer says
 //! so in its rules, by making `rbp` the register its frame is found from
-//! once the prologue has run. A module is taken to keep frame pointers when
-//! two thirds of its functions do (hand-written string routines and thunks
-//! do not, in builds that otherwise do); a build without them has a few
-//! percent (functions with `alloca` or variable-length arrays). Go keeps
+//! once the prologue has run. A module is taken to keep frame pointers only
+//! when every function whose rules set up a frame keeps it in `rbp`: one
+//! that does not, anywhere in the middle of a stack, makes a frame-pointer
+//! walk skip its caller, beyond the reach of the top of the stack that
+//! mends the leaf. (A leaf that sets up no frame says nothing, and is
+//! mended.) A build without frame pointers still has a few functions that
+//! keep one (those with `alloca` or variable-length arrays). Go keeps
 //! frame pointers on x86_64 by design, whatever its rules say.
 
 use std::ops::Range;
@@ -57,7 +60,7 @@ pub(crate) fn kept(
         // copies lose nothing where frame pointers would have done.
         Counts { unreadable: true, .. } => false,
         Counts { functions: 0, .. } => true,
-        Counts { functions, with_frame_pointer, .. } => with_frame_pointer * 3 >= functions * 2,
+        Counts { functions, with_frame_pointer, .. } => with_frame_pointer == functions,
     }
 }
 

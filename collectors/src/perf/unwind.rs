@@ -56,6 +56,8 @@ struct UnwindFile {
     /// The code only `.debug_frame` has rules for, when `.eh_frame` has
     /// rules for the rest (see [`cfi`]).
     debug_frame_only: Vec<Range<u64>>,
+    /// The code either section has rules for (see [`cfi::covered`]).
+    covered: Vec<Range<u64>>,
     got: Option<Range<u64>>,
     /// A Go program: it keeps frame pointers.
     go: bool,
@@ -101,17 +103,17 @@ impl UnwindFile {
         let trampolines = text.as_ref().map_or_else(Vec::new, |(range, code)| {
             sigframe::trampolines(code).into_iter().map(|at| range.start + at).collect()
         });
-        let debug_frame_only = cfi::debug_frame_only(
-            text.as_ref().map_or(0, |(r, _)| r.start),
-            eh_frame.as_ref().map(|(r, d)| (r, &**d)),
-            debug_frame.as_deref(),
-        );
+        let text_start = text.as_ref().map_or(0, |(r, _)| r.start);
+        let eh = eh_frame.as_ref().map(|(r, d)| (r, &**d));
+        let debug_frame_only = cfi::debug_frame_only(text_start, eh, debug_frame.as_deref());
+        let covered = cfi::covered(text_start, eh, debug_frame.as_deref());
         Some(UnwindFile {
             text,
             eh_frame,
             eh_frame_hdr: section(".eh_frame_hdr"),
             debug_frame,
             debug_frame_only,
+            covered,
             go: frame_pointers::is_go(&object),
             frame_pointers: OnceLock::new(),
             trampolines,
@@ -433,9 +435,11 @@ impl StackUnwinder {
                 unwinder.add_module(module);
             }
             trampolines.extend(file.trampolines.iter().map(|t| t.wrapping_add(bias)));
-            if file.eh_frame.is_some() || file.debug_frame.is_some() {
-                ruled.push(mapping.start..mapping.end);
-            }
+            ruled.extend(file.covered.iter().filter_map(|svma| {
+                let avma = svma.start.wrapping_add(bias).max(mapping.start)
+                    ..svma.end.wrapping_add(bias).min(mapping.end);
+                (!avma.is_empty()).then_some(avma)
+            }));
         }
         trampolines.sort_unstable();
         ruled.sort_by_key(|r| r.start);
