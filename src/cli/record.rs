@@ -406,17 +406,24 @@ fn short_stacks_hint(stats: &perf::Stats, config: &perf::Config) -> Option<Strin
              missing",
             100.0 - stats.whole_share() * 100.0
         )
-    } else if copied >= 0.5 && config.stack_size < perf::MAX_STACK_SIZE {
-        format!(
-            "{short}; if they are deeper than the {}-byte stack copy, --stack-size {} goes further",
-            config.stack_size,
-            perf::MAX_STACK_SIZE
-        )
+    } else if copied >= 0.5 && stats.beyond_the_copy * 2 >= short_count {
+        if config.stack_size < perf::MAX_STACK_SIZE {
+            format!(
+                "{short}: they go on past the {}-byte stack copy; --stack-size {} goes further",
+                config.stack_size,
+                perf::MAX_STACK_SIZE
+            )
+        } else {
+            format!(
+                "{short}: they go on past the {}-byte stack copy, the most the kernel copies",
+                config.stack_size
+            )
+        }
     } else if copied >= 0.5 {
         format!(
-            "{short}: deeper than the {}-byte stack copy the kernel allows at most, or through \
-             code without unwind rules (JIT code without a perf map, say)",
-            config.stack_size
+            "{short}: unwinding stopped before the end of the stack copy, where the stack \
+             continues elsewhere (a signal's alternate stack, a switch of stacks such as Go's \
+             into C) or where unwind rules could not be read"
         )
     } else if config.call_graph == perf::CallGraph::Fp {
         format!(

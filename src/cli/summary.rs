@@ -133,6 +133,7 @@ pub fn build(
             "whole_share": stats.whole_share(),
             "unwound_from_copies": stats.copied_stacks,
             "through_code_without_rules": stats.guessed_stacks,
+            "beyond_the_copy": stats.beyond_the_copy,
             "frame_pointer_walks": stats.frame_pointer_stacks,
             "switched_to_copies_by": stats.switched_by,
             "copies_from_start_because": stats.copies_from_start,

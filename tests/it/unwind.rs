@@ -260,11 +260,25 @@ fn memory_stays_flat_over_a_longer_recording() {
 /// or not a multiple of 8, the size is refused before anything runs.
 #[test]
 fn stack_size_sets_the_copy_and_its_limit() {
-    let stacks =
-        record_chain_with("unwind-small-stack", &["--call-graph", "dwarf", "--stack-size", "256"]);
+    let dir = Scratch::new("unwind-small-stack");
+    let out = dir.path("chain.folded");
+    let output = firebox()
+        .args(["record", "--call-graph", "dwarf", "--stack-size", "256", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(chain_binary())
+        .arg("3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stacks = read_folded(&out);
     let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
     assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
     assert!(share < 50.0, "{share:.1}% whole from a 256-byte stack copy: {stacks:#?}");
+    // The stacks go on past the copy, and firebox says what goes further.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let hint = "they go on past the 256-byte stack copy; --stack-size 65528 goes further";
+    assert!(stderr.contains(hint), "{stderr}");
 
     let output = firebox()
         .args(["record", "--stack-size", "64K", "-o", "/tmp/x.svg", "--", "true"])

@@ -70,6 +70,9 @@ pub struct Stats {
     /// code, say), whose caller was then found by frame pointers: never
     /// counted whole, as a caller may be missing there.
     pub guessed_stacks: u64,
+    /// Samples whose copied stack went on past the end of the copy, so
+    /// that it was not unwound to its thread's entry point.
+    pub beyond_the_copy: u64,
     /// Samples whose user stack is the kernel's frame-pointer walk, its
     /// first frames mended from the top of the stack where it carried that.
     pub frame_pointer_stacks: u64,
@@ -551,6 +554,7 @@ impl Recorder {
 
         let mut chain = Callchain::parse(raw);
         let mut guessed = false;
+        let mut ran_out = false;
         // Where the kernel's frame-pointer walk starts in the user stack.
         let mut from_walk = (stacks != Stacks::Copy).then_some(1);
         if let Some((regs, stack)) = user {
@@ -561,6 +565,7 @@ impl Recorder {
             if let Some(process) = self.procs.get(pid) {
                 let unwound = self.unwinder.unwind(pid, process, regs, &stack);
                 guessed = unwound.guessed;
+                ran_out = unwound.ran_out && stacks == Stacks::Copy;
                 if stacks == Stacks::Copy {
                     chain.user = unwound.addresses();
                     chain.truncated = unwound.cut;
@@ -611,6 +616,8 @@ impl Recorder {
             self.stats.guessed_stacks += 1;
         } else if whole && !skipped {
             self.stats.whole_stacks += 1;
+        } else if ran_out {
+            self.stats.beyond_the_copy += 1;
         }
 
         let process = self.procs.entry(pid);

@@ -253,6 +253,8 @@ pub(crate) struct Unwound {
     /// Whether a caller was found by frame pointers from code without
     /// unwind rules (JIT code, say): a caller may be missing there.
     pub(crate) guessed: bool,
+    /// Whether it ended because the stack went on past the end of the copy.
+    pub(crate) ran_out: bool,
 }
 
 impl Unwound {
@@ -292,10 +294,19 @@ impl StackUnwinder {
         let Some(entry) = self.processes.get(&pid) else { return unwound };
 
         let sp = regs.sp;
+        let copy_end = sp.saturating_add(stack.len() as u64);
+        let past_the_copy = std::cell::Cell::new(false);
         let mut read_stack = |addr: u64| {
-            let offset = addr.checked_sub(sp).ok_or(())? as usize;
-            let bytes = stack.get(offset..offset.checked_add(8).ok_or(())?).ok_or(())?;
-            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
+            let word = addr
+                .checked_sub(sp)
+                .and_then(|offset| stack.get(offset as usize..offset as usize + 8))
+                .and_then(|bytes| bytes.try_into().ok());
+            // Just past its end, the stack went on beyond the copy; far
+            // off, it is another stack (a signal's alternate stack, a
+            // stack switch), which no larger copy would hold.
+            let just_past = addr.checked_sub(copy_end).is_some_and(|d| d < 64 * 1024);
+            past_the_copy.set(word.is_none() && just_past);
+            word.map(u64::from_le_bytes).ok_or(())
         };
         let mut unwind_regs = UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp);
         let mut address = FrameAddress::InstructionPointer(regs.ip);
@@ -333,7 +344,10 @@ impl StackUnwinder {
                 &mut self.cache,
                 &mut read_stack,
             );
-            let Ok(Some(ra)) = step else { break };
+            let Ok(Some(ra)) = step else {
+                unwound.ran_out = step.is_err() && past_the_copy.get();
+                break;
+            };
             let Some(next) = FrameAddress::from_return_address(ra) else { break };
             unwound.guessed |= !ruled;
             // The caller's frame starts where the return address was pushed.
