@@ -584,11 +584,22 @@ impl Recorder {
         }
         // A frame-pointer walk through a function that keeps no frame
         // pointer skips that function's caller: the stack may miss a frame.
-        let skipped = from_walk.is_some_and(|from| {
+        let mut skipped = from_walk.is_some_and(|from| {
             let walked = chain.user.get(from.saturating_sub(1)..).unwrap_or_default();
             let (unwinder, procs) = (&mut self.unwinder, &self.procs);
             walked_through_code_without_frame_pointers(unwinder, procs, pid, walked)
         });
+        // A walk through a signal frame goes on from the handler's saved
+        // frame pointer and skips the function the signal interrupted. The
+        // trampoline is named from its own first byte, not the one before.
+        if let (Some(from), Some(process)) = (from_walk, self.procs.get(pid)) {
+            for address in chain.user.iter_mut().skip(from) {
+                if self.unwinder.is_trampoline(pid, process, *address) {
+                    *address += 1;
+                    skipped = true;
+                }
+            }
+        }
         if stacks != Stacks::Copy && !chain.user.is_empty() {
             self.stats.frame_pointer_stacks += 1;
         }

@@ -395,6 +395,13 @@ impl StackUnwinder {
         addresses.iter().any(|&a| within(ranges, a.saturating_sub(1)))
     }
 
+    /// Whether `address` of `pid` is a sigreturn trampoline: where a signal
+    /// handler returns to.
+    pub(crate) fn is_trampoline(&mut self, pid: u32, process: &Process, address: u64) -> bool {
+        self.refresh(pid, process);
+        self.processes.get(&pid).is_some_and(|p| p.trampolines.binary_search(&address).is_ok())
+    }
+
     /// Whether the file of `mapping` keeps frame pointers; `None` when it
     /// cannot be read (CFI could not help there either).
     pub(crate) fn keeps_frame_pointers(
