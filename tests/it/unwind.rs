@@ -35,20 +35,38 @@ fn record_chain_with(name: &str, flags: &[&str]) -> BTreeMap<String, u64> {
 
 /// Records 3 s of a build of the chain workload with `flags`.
 fn record_binary_with(name: &str, binary: &Path, flags: &[&str]) -> BTreeMap<String, u64> {
+    record_run(name, binary, flags, "3").stacks
+}
+
+/// What a recording gave: its folded stacks, the summary's `stacks` block
+/// and firebox's stderr.
+struct Run {
+    stacks: BTreeMap<String, u64>,
+    counts: serde_json::Value,
+    stderr: String,
+}
+
+/// Records `binary SECONDS` with `flags`.
+fn record_run(name: &str, binary: &Path, flags: &[&str], seconds: &str) -> Run {
     let dir = Scratch::new(name);
-    let out = dir.path("chain.folded");
+    let (out, summary) = (dir.path("out.folded"), dir.path("summary.json"));
     let output = firebox()
         .arg("record")
         .args(flags)
         .arg("-o")
         .arg(&out)
+        .arg("--json-summary")
+        .arg(&summary)
         .arg("--")
         .arg(binary)
-        .arg("3")
+        .arg(seconds)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
-    read_folded(&out)
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    Run { stacks: read_folded(&out), counts: summary["stacks"].clone(), stderr }
 }
 
 /// Whether `stack` holds `chain` as a subsequence, in order, root first.
@@ -145,22 +163,11 @@ fn libc_samples_carry_their_caller() {
 /// what goes further.
 #[test]
 fn frame_pointers_alone_give_short_stacks() {
-    let dir = Scratch::new("unwind-fp");
-    let out = dir.path("chain.folded");
-    let output = firebox()
-        .args(["record", "--call-graph", "fp", "-o"])
-        .arg(&out)
-        .arg("--")
-        .arg(chain_binary())
-        .arg("3")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let stacks = read_folded(&out);
+    let Run { stacks, stderr, .. } =
+        record_run("unwind-fp", chain_binary(), &["--call-graph", "fp"], "3");
     let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
     assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
     assert!(share < 20.0, "{share:.1}% whole with frame pointers alone: {stacks:#?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(
             "frame-pointer walks end in code built without frame pointers; \
@@ -260,23 +267,12 @@ fn memory_stays_flat_over_a_longer_recording() {
 /// or not a multiple of 8, the size is refused before anything runs.
 #[test]
 fn stack_size_sets_the_copy_and_its_limit() {
-    let dir = Scratch::new("unwind-small-stack");
-    let out = dir.path("chain.folded");
-    let output = firebox()
-        .args(["record", "--call-graph", "dwarf", "--stack-size", "256", "-o"])
-        .arg(&out)
-        .arg("--")
-        .arg(chain_binary())
-        .arg("3")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let stacks = read_folded(&out);
+    let flags = ["--call-graph", "dwarf", "--stack-size", "256"];
+    let Run { stacks, stderr, .. } = record_run("unwind-small-stack", chain_binary(), &flags, "3");
     let (share, samples) = whole_share(&stacks, "compare", &[MAIN_SORT, THREAD_SORT]);
     assert!(samples > 100, "too few samples in compare ({samples}): {stacks:#?}");
     assert!(share < 50.0, "{share:.1}% whole from a 256-byte stack copy: {stacks:#?}");
     // The stacks go on past the copy, and firebox says what goes further.
-    let stderr = String::from_utf8_lossy(&output.stderr);
     let hint = "they go on past the 256-byte stack copy; --stack-size 65528 goes further";
     assert!(stderr.contains(hint), "{stderr}");
 
@@ -324,25 +320,11 @@ fn record_workload(
     flags: &[&str],
     seconds: &str,
 ) -> (BTreeMap<String, u64>, serde_json::Value, String) {
-    let dir = Scratch::new(name);
-    let binary = dir.path(name);
+    let binary = std::env::temp_dir().join(format!("firebox-it-{}-{name}", std::process::id()));
     compile(&[fixtures().join("workloads").join(source)], &binary, flags);
-    let (out, summary) = (dir.path("out.folded"), dir.path("summary.json"));
-    let output = firebox()
-        .args(["record", "--call-graph", "dwarf", "-o"])
-        .arg(&out)
-        .arg("--json-summary")
-        .arg(&summary)
-        .arg("--")
-        .arg(&binary)
-        .arg(seconds)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (read_folded(&out), summary["stacks"].clone(), stderr)
+    let run = record_run(name, &binary, &["--call-graph", "dwarf"], seconds);
+    let _ = std::fs::remove_file(&binary);
+    (run.stacks, run.counts, run.stderr)
 }
 
 /// A signal handler's stack goes on through the sigreturn trampoline into
@@ -428,31 +410,17 @@ fn a_stack_cut_by_the_unwinder_says_so() {
 #[test]
 fn walks_through_code_without_frame_pointers_are_not_whole() {
     let binary = build_chain("chain-fp", &["-fno-omit-frame-pointer"]);
-    let dir = Scratch::new("unwind-fp-whole");
-    let (out, summary) = (dir.path("out.folded"), dir.path("summary.json"));
-    let output = firebox()
-        .args(["record", "--call-graph", "fp", "-o"])
-        .arg(&out)
-        .arg("--json-summary")
-        .arg(&summary)
-        .arg("--")
-        .arg(&binary)
-        .arg("2")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let stacks = read_folded(&out);
-    let to_entry: u64 = stacks
+    let run = record_run("unwind-fp-whole", &binary, &["--call-graph", "fp"], "2");
+    let to_entry: u64 = run
+        .stacks
         .iter()
         .filter(|(s, _)| s.starts_with("chain-fp;start_thread;worker;outer;__memset"))
         .map(|(_, n)| n)
         .sum();
-    assert!(to_entry >= 5, "no walk from memset reached start_thread: {stacks:#?}");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert!(to_entry >= 5, "no walk from memset reached start_thread: {:#?}", run.stacks);
     // Whole are only the few samples in the workload's own code right
     // under an entry point (worker, called by start_thread).
-    let counts = &summary["stacks"];
+    let counts = &run.counts;
     let whole = counts["whole"].as_u64().unwrap();
     assert!(whole * 20 <= counts["with_user_frames"].as_u64().unwrap(), "{counts:#}");
 }
