@@ -15,7 +15,9 @@ use std::ops::Range;
 use std::path::Path;
 
 use object::read::elf::{ElfFile64, SectionHeader};
-use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable, ReadCache, RelocationTarget};
+use object::{
+    Object, ObjectSection, ObjectSymbol, ObjectSymbolTable, ReadCache, RelocationTarget, SymbolKind,
+};
 
 /// The sections that hold stubs.
 const PLT_SECTIONS: [&str; 3] = [".plt", ".plt.sec", ".plt.got"];
@@ -102,12 +104,46 @@ fn slot_names<'data, R: object::ReadRef<'data>>(
     else {
         return names;
     };
+    // An IRELATIVE slot is filled with what the resolver at its addend
+    // picks (libc's own strlen and memcpy): named after the symbol there.
+    let mut resolvers: Option<HashMap<u64, String>> = None;
     for (slot, relocation) in relocations {
-        let RelocationTarget::Symbol(index) = relocation.target() else { continue };
-        let Ok(symbol) = symbols.symbol_by_index(index) else { continue };
+        let symbol = match relocation.target() {
+            RelocationTarget::Symbol(index) => symbols.symbol_by_index(index).ok(),
+            _ => None,
+        };
+        let name = symbol.and_then(|s| s.name().ok()).filter(|n| !n.is_empty());
+        let name = match name {
+            Some(name) => Some(name.to_string()),
+            // No symbol (index 0): the addend is the resolver's address.
+            None if relocation.addend() > 0 => {
+                let resolvers = resolvers.get_or_insert_with(|| functions_by_address(elf));
+                resolvers.get(&(relocation.addend() as u64)).cloned()
+            }
+            None => None,
+        };
+        if let Some(name) = name {
+            names.insert(slot, name);
+        }
+    }
+    names
+}
+
+/// The name of the function at each address, from the dynamic symbols
+/// first (the exported name), then the symbol table.
+fn functions_by_address<'data, R: object::ReadRef<'data>>(
+    elf: &ElfFile64<'data, object::LittleEndian, R>,
+) -> HashMap<u64, String> {
+    let mut names = HashMap::new();
+    for symbol in elf.dynamic_symbols().chain(elf.symbols()) {
+        // A resolver is an STT_GNU_IFUNC symbol, of no kind `object` names.
+        let function = matches!(symbol.kind(), SymbolKind::Text | SymbolKind::Unknown);
+        if !function || symbol.section_index().is_none() {
+            continue;
+        }
         if let Ok(name) = symbol.name() {
             if !name.is_empty() {
-                names.insert(slot, name.to_string());
+                names.entry(symbol.address()).or_insert_with(|| name.to_string());
             }
         }
     }
@@ -189,6 +225,43 @@ mod tests {
             let main = plt.sections.iter().map(|s| s.end).max().unwrap() + 0x100;
             assert_eq!(plt.find(main), None, "{name}: past the stubs is no stub");
         }
+    }
+
+    /// Debian's libc calls its own string functions through stubs whose
+    /// slots an IRELATIVE relocation fills (`objdump -d` labels them
+    /// `*ABS*+0xADDR@plt`): each is named after a function `nm -D` lists
+    /// at ADDR, the resolver.
+    #[test]
+    fn irelative_stubs_are_named_after_their_resolver() {
+        let libc = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+        let output = Command::new("nm")
+            .args(["-D", "--defined-only"])
+            .arg(libc)
+            .output()
+            .unwrap_or_else(|e| panic!("`nm` (Debian's binutils) is needed: {e}"));
+        let mut at: HashMap<u64, Vec<String>> = HashMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(address), Some(_), Some(name)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let name = name.split('@').next().unwrap_or(name).to_string();
+            at.entry(u64::from_str_radix(address, 16).unwrap()).or_default().push(name);
+        }
+        let plt = PltStubs::read(libc);
+        let mut checked = 0;
+        for (stub, label) in objdump_stubs(libc) {
+            let Some(resolver) = label.strip_prefix("*ABS*+0x") else { continue };
+            let resolver = u64::from_str_radix(resolver, 16).unwrap();
+            let name = plt.find(stub).unwrap_or_default();
+            let function = name.strip_suffix("@plt").unwrap_or(&name);
+            let names = at.get(&resolver).cloned().unwrap_or_default();
+            assert!(names.iter().any(|n| n == function), "{stub:#x}: {name} not in {names:?}");
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} IRELATIVE stubs in libc");
     }
 
     #[test]
