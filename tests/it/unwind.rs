@@ -312,19 +312,13 @@ fn stack_size_sets_the_copy_and_its_limit() {
 }
 
 /// Records `seconds` of the fixture workload `source`, built with `flags`,
-/// under `--call-graph dwarf`: its folded stacks, the summary's `stacks`
-/// block and firebox's stderr.
-fn record_workload(
-    name: &str,
-    source: &str,
-    flags: &[&str],
-    seconds: &str,
-) -> (BTreeMap<String, u64>, serde_json::Value, String) {
+/// under `--call-graph dwarf`.
+fn record_workload(name: &str, source: &str, flags: &[&str], seconds: &str) -> Run {
     let binary = std::env::temp_dir().join(format!("firebox-it-{}-{name}", std::process::id()));
     compile(&[fixtures().join("workloads").join(source)], &binary, flags);
     let run = record_run(name, &binary, &["--call-graph", "dwarf"], seconds);
     let _ = std::fs::remove_file(&binary);
-    (run.stacks, run.counts, run.stderr)
+    run
 }
 
 /// A signal handler's stack goes on through the sigreturn trampoline into
@@ -332,7 +326,7 @@ fn record_workload(
 #[test]
 fn stacks_go_through_signal_handlers() {
     let _turn = crate::support::cpu_turn();
-    let (stacks, _, _) = record_workload("unwind-signals", "signals.c", &["-O2", "-g"], "2");
+    let Run { stacks, .. } = record_workload("unwind-signals", "signals.c", &["-O2", "-g"], "2");
     let chain: &[&[&str]] =
         &[START, &["main"], &["outer"], &["inner"], &["handler"], &["handler_work"]];
     let (share, samples) = whole_share(&stacks, "handler_work", &[chain]);
@@ -347,7 +341,8 @@ fn stacks_go_through_signal_handlers() {
 fn code_without_rules_leaves_stacks_not_known_whole() {
     let _turn = crate::support::cpu_turn();
     let flags = ["-O2", "-g", "-fno-omit-frame-pointer"];
-    let (stacks, counts, stderr) = record_workload("unwind-jitcall", "jitcall.c", &flags, "2");
+    let Run { stacks, counts, stderr } =
+        record_workload("unwind-jitcall", "jitcall.c", &flags, "2");
     let (share, samples) = whole_share(&stacks, "work", &[&[START, &["main"], &["callback"]]]);
     assert!(samples > 100 && share >= 90.0, "{share:.1}% of {samples}: {stacks:#?}");
     let through = counts["through_code_without_rules"].as_u64().unwrap();
@@ -363,7 +358,7 @@ fn code_without_rules_leaves_stacks_not_known_whole() {
 fn a_stub_without_rules_in_a_module_with_rules_leaves_stacks_not_known_whole() {
     let _turn = crate::support::cpu_turn();
     let flags = ["-O2", "-g", "-fno-omit-frame-pointer"];
-    let (stacks, counts, _) = record_workload("unwind-asmstub", "asmstub.c", &flags, "2");
+    let Run { stacks, counts, .. } = record_workload("unwind-asmstub", "asmstub.c", &flags, "2");
     let (_, samples) = whole_share(&stacks, "work", &[&[START, &["main"], &["stub"]]]);
     assert!(samples > 100, "too few samples in work ({samples}): {stacks:#?}");
     let through = counts["through_code_without_rules"].as_u64().unwrap();

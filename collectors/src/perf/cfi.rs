@@ -14,41 +14,37 @@ use std::ops::Range;
 
 use gimli::{BaseAddresses, CieOrFde, DebugFrame, EhFrame, LittleEndian, UnwindSection};
 
-/// The address ranges that `.debug_frame` (`debug_frame`) has rules for
-/// and `.eh_frame` (`eh_frame` at its address, `text` the address of
-/// `.text`) has not, sorted and joined across gaps that neither covers.
-/// Empty when either section is missing: one section alone needs no split.
-pub(crate) fn debug_frame_only(
-    text: u64,
-    eh_frame: Option<(&Range<u64>, &[u8])>,
-    debug_frame: Option<&[u8]>,
-) -> Vec<Range<u64>> {
-    let (Some((eh_range, eh_data)), Some(debug_data)) = (eh_frame, debug_frame) else {
-        return Vec::new();
-    };
-    let bases = BaseAddresses::default().set_eh_frame(eh_range.start).set_text(text);
-    let covered = merged(fde_ranges(&EhFrame::new(eh_data, LittleEndian), &bases));
-    let debug = fde_ranges(&DebugFrame::new(debug_data, LittleEndian), &BaseAddresses::default());
-    uncovered(debug, &covered)
+/// Which code a module's rules cover.
+#[derive(Debug, Default)]
+pub(crate) struct Coverage {
+    /// The address ranges either section has rules for, sorted and joined:
+    /// where an unwinder need not fall back to frame pointers.
+    pub(crate) covered: Vec<Range<u64>>,
+    /// The address ranges `.debug_frame` has rules for and `.eh_frame` has
+    /// not, sorted and joined across gaps that neither covers; empty when
+    /// either section is missing (one section alone needs no split).
+    pub(crate) debug_frame_only: Vec<Range<u64>>,
 }
 
-/// The address ranges that either section has rules for, sorted and
-/// joined: where an unwinder need not fall back to frame pointers.
-pub(crate) fn covered(
+/// The coverage of `eh_frame` (at its address; `text` is the address of
+/// `.text`) and `debug_frame`, each section read once.
+pub(crate) fn coverage(
     text: u64,
     eh_frame: Option<(&Range<u64>, &[u8])>,
     debug_frame: Option<&[u8]>,
-) -> Vec<Range<u64>> {
-    let mut ranges = Vec::new();
-    if let Some((eh_range, eh_data)) = eh_frame {
-        let bases = BaseAddresses::default().set_eh_frame(eh_range.start).set_text(text);
-        ranges.extend(fde_ranges(&EhFrame::new(eh_data, LittleEndian), &bases));
-    }
-    if let Some(debug_data) = debug_frame {
-        let bases = BaseAddresses::default();
-        ranges.extend(fde_ranges(&DebugFrame::new(debug_data, LittleEndian), &bases));
-    }
-    merged(ranges)
+) -> Coverage {
+    let eh = eh_frame.map(|(range, data)| {
+        let bases = BaseAddresses::default().set_eh_frame(range.start).set_text(text);
+        merged(fde_ranges(&EhFrame::new(data, LittleEndian), &bases))
+    });
+    let debug = debug_frame
+        .map(|data| fde_ranges(&DebugFrame::new(data, LittleEndian), &BaseAddresses::default()));
+    let debug_frame_only = match (&eh, &debug) {
+        (Some(eh), Some(debug)) => uncovered(debug.clone(), eh),
+        _ => Vec::new(),
+    };
+    let covered = merged(eh.into_iter().chain(debug).flatten().collect());
+    Coverage { covered, debug_frame_only }
 }
 
 /// The address range of every function a section has rules for; entries
@@ -136,7 +132,7 @@ mod tests {
 
     #[test]
     fn one_section_alone_needs_no_split() {
-        assert!(debug_frame_only(0, None, Some(&[][..])).is_empty());
-        assert!(debug_frame_only(0, Some((&(0..0), &[][..])), None).is_empty());
+        assert!(coverage(0, None, Some(&[][..])).debug_frame_only.is_empty());
+        assert!(coverage(0, Some((&(0..0), &[][..])), None).debug_frame_only.is_empty());
     }
 }

@@ -20,7 +20,7 @@ use super::reader::{self, Batch, RingReader};
 use super::stacks::{self, Callchain, FrameCounts};
 use super::stitch;
 use super::sys::HeldChild;
-use super::unwind::{StackUnwinder, UserRegs};
+use super::unwind::{self, StackUnwinder, UserRegs};
 use super::{CallGraph, Cgroup, Config, Error, Target};
 use crate::containers::pids_in;
 
@@ -571,11 +571,7 @@ impl Recorder {
                     chain.truncated = unwound.cut;
                     self.stats.copied_stacks += 1;
                 } else {
-                    let read = |addr: u64| {
-                        let at = usize::try_from(addr.checked_sub(regs.sp)?).ok()?;
-                        let word = stack.get(at..at.checked_add(8)?)?;
-                        Some(u64::from_le_bytes(word.try_into().ok()?))
-                    };
+                    let read = |addr| unwind::read_word(&stack, regs.sp, addr);
                     let (user, walk) = stitch::stitch(&unwound, &chain.user, regs.bp, read);
                     chain.user = user;
                     from_walk = Some(walk);

@@ -53,11 +53,8 @@ struct UnwindFile {
     eh_frame: Option<(Range<u64>, Arc<[u8]>)>,
     eh_frame_hdr: Option<(Range<u64>, Arc<[u8]>)>,
     debug_frame: Option<Arc<[u8]>>,
-    /// The code only `.debug_frame` has rules for, when `.eh_frame` has
-    /// rules for the rest (see [`cfi`]).
-    debug_frame_only: Vec<Range<u64>>,
-    /// The code either section has rules for (see [`cfi::covered`]).
-    covered: Vec<Range<u64>>,
+    /// Which code its rules cover, and which only `.debug_frame` does.
+    coverage: cfi::Coverage,
     got: Option<Range<u64>>,
     /// A Go program: it keeps frame pointers.
     go: bool,
@@ -105,15 +102,13 @@ impl UnwindFile {
         });
         let text_start = text.as_ref().map_or(0, |(r, _)| r.start);
         let eh = eh_frame.as_ref().map(|(r, d)| (r, &**d));
-        let debug_frame_only = cfi::debug_frame_only(text_start, eh, debug_frame.as_deref());
-        let covered = cfi::covered(text_start, eh, debug_frame.as_deref());
+        let coverage = cfi::coverage(text_start, eh, debug_frame.as_deref());
         Some(UnwindFile {
             text,
             eh_frame,
             eh_frame_hdr: section(".eh_frame_hdr"),
             debug_frame,
-            debug_frame_only,
-            covered,
+            coverage,
             go: frame_pointers::is_go(&object),
             frame_pointers: OnceLock::new(),
             trampolines,
@@ -167,12 +162,8 @@ impl UnwindFile {
         };
         let mut modules = Vec::new();
         let mut start = mapping.start;
-        for svma in &self.debug_frame_only {
-            let avma = svma.start.wrapping_add(bias).max(start)
-                ..svma.end.wrapping_add(bias).min(mapping.end);
-            if avma.is_empty() {
-                continue;
-            }
+        for svma in &self.coverage.debug_frame_only {
+            let Some(avma) = placed(svma, bias, start..mapping.end) else { continue };
             if start < avma.start {
                 modules.push(module(start..avma.start, false));
             }
@@ -236,6 +227,21 @@ impl ProcessUnwinder {
     }
 }
 
+/// Where the file's addresses `svma` lie in a process that adds `bias` to
+/// them, within `bounds`; `None` when nothing of them is.
+fn placed(svma: &Range<u64>, bias: u64, bounds: Range<u64>) -> Option<Range<u64>> {
+    let avma = svma.start.wrapping_add(bias).max(bounds.start)
+        ..svma.end.wrapping_add(bias).min(bounds.end);
+    (!avma.is_empty()).then_some(avma)
+}
+
+/// The word at `addr` of a stack copy taken at `sp`, if the copy holds it.
+pub(crate) fn read_word(stack: &[u8], sp: u64, addr: u64) -> Option<u64> {
+    let at = usize::try_from(addr.checked_sub(sp)?).ok()?;
+    let bytes = stack.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
 /// Whether `address` lies in one of `ranges` (sorted, disjoint).
 fn within(ranges: &[Range<u64>], address: u64) -> bool {
     let at = ranges.partition_point(|r| r.start <= address);
@@ -297,16 +303,13 @@ impl StackUnwinder {
         let copy_end = sp.saturating_add(stack.len() as u64);
         let past_the_copy = std::cell::Cell::new(false);
         let mut read_stack = |addr: u64| {
-            let word = addr
-                .checked_sub(sp)
-                .and_then(|offset| stack.get(offset as usize..offset as usize + 8))
-                .and_then(|bytes| bytes.try_into().ok());
+            let word = read_word(stack, sp, addr);
             // Just past its end, the stack went on beyond the copy; far
             // off, it is another stack (a signal's alternate stack, a
             // stack switch), which no larger copy would hold.
             let just_past = addr.checked_sub(copy_end).is_some_and(|d| d < 64 * 1024);
             past_the_copy.set(word.is_none() && just_past);
-            word.map(u64::from_le_bytes).ok_or(())
+            word.ok_or(())
         };
         let mut unwind_regs = UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp);
         let mut address = FrameAddress::InstructionPointer(regs.ip);
@@ -456,11 +459,13 @@ impl StackUnwinder {
                 unwinder.add_module(module);
             }
             trampolines.extend(file.trampolines.iter().map(|t| t.wrapping_add(bias)));
-            ruled.extend(file.covered.iter().filter_map(|svma| {
-                let avma = svma.start.wrapping_add(bias).max(mapping.start)
-                    ..svma.end.wrapping_add(bias).min(mapping.end);
-                (!avma.is_empty()).then_some(avma)
-            }));
+            let within_mapping = mapping.start..mapping.end;
+            ruled.extend(
+                file.coverage
+                    .covered
+                    .iter()
+                    .filter_map(|r| placed(r, bias, within_mapping.clone())),
+            );
         }
         trampolines.sort_unstable();
         ruled.sort_by_key(|r| r.start);
