@@ -393,18 +393,15 @@ fn short_stacks_hint(stats: &perf::Stats, config: &perf::Config) -> Option<Strin
     if stats.user_stacks == 0 || stats.whole_share() >= 0.9 {
         return None;
     }
-    let short = format!(
-        "{:.0}% of stacks stopped short of their thread's entry point",
-        100.0 - stats.whole_share() * 100.0
-    );
+    let not_whole = 100.0 - stats.whole_share() * 100.0;
+    let short = format!("{not_whole:.0}% of stacks stopped short of their thread's entry point");
     let copied = stats.copied_stacks as f64 / stats.user_stacks as f64;
     let short_count = stats.user_stacks - stats.whole_stacks;
     Some(if stats.guessed_stacks * 2 >= short_count {
         format!(
-            "{:.0}% of stacks are not known to be whole: they pass through code without unwind \
-             rules (JIT code, say), where callers are found by frame pointers and one may be \
-             missing",
-            100.0 - stats.whole_share() * 100.0
+            "{not_whole:.0}% of stacks are not known to be whole: they pass through code \
+             without unwind rules (JIT code, say), where callers are found by frame pointers and \
+             one may be missing"
         )
     } else if copied >= 0.5 && stats.beyond_the_copy * 2 >= short_count {
         if config.stack_size < perf::MAX_STACK_SIZE {
